@@ -1,0 +1,143 @@
+package cmsg
+
+import (
+	"encoding/binary"
+	"iter"
+	"unsafe"
+
+	"github.com/devmem-go/devmem/internal/uapi"
+)
+
+// Layout of struct dmabuf_cmsg, the payload of SCM_DEVMEM_DMABUF and
+// SCM_DEVMEM_LINEAR, from the uapi twin checked against the headers.
+const (
+	dmabufCmsgLen = uapi.SizeofDmabufCmsg
+	offFragOffset = int(unsafe.Offsetof(uapi.DmabufCmsg{}.FragOffset))
+	offFragSize   = int(unsafe.Offsetof(uapi.DmabufCmsg{}.FragSize))
+	offFragToken  = int(unsafe.Offsetof(uapi.DmabufCmsg{}.FragToken))
+	offDmabufID   = int(unsafe.Offsetof(uapi.DmabufCmsg{}.DmabufID))
+	offFlags      = int(unsafe.Offsetof(uapi.DmabufCmsg{}.Flags))
+)
+
+// FragSpace is the control-buffer space one received frag takes:
+// CMSG_SPACE(sizeof(struct dmabuf_cmsg)), 40 bytes on 64-bit Linux (36 on
+// 32-bit). It equals CMSG_LEN(sizeof(struct dmabuf_cmsg)), the cmsg_len of
+// every devmem control message.
+const FragSpace = hdrLen + (dmabufCmsgLen+cmsgAlign-1)&^(cmsgAlign-1)
+
+// fragLen is CMSG_LEN(sizeof(struct dmabuf_cmsg)).
+const fragLen = hdrLen + dmabufCmsgLen
+
+// Space returns the control-buffer size, in bytes, that holds frags devmem
+// control messages: frags*[FragSpace]. recvmsg(MSG_SOCK_DEVMEM) stops
+// describing data when the next message does not fit, so this bounds the
+// number of frags one call returns. Add room for any other control messages
+// the socket asks for (timestamps, TCP_INQ), which the kernel appends after
+// the devmem ones. Space returns 0 for frags <= 0.
+func Space(frags int) int {
+	if frags <= 0 {
+		return 0
+	}
+	return frags * FragSpace
+}
+
+// nextFrag parses the control message at oob[off:] (off < len(oob)). ok is
+// false for a foreign message, which is skipped.
+func nextFrag(oob []byte, off int) (f Frag, ok bool, next int, err error) {
+	m, next, err := nextMsg(oob, off)
+	if err != nil {
+		return Frag{}, false, 0, err
+	}
+	if m.level != solSocket || (m.typ != scmDevmemDMABuf && m.typ != scmDevmemLinear) {
+		return Frag{}, false, next, nil
+	}
+	name := "SCM_DEVMEM_DMABUF"
+	if m.typ == scmDevmemLinear {
+		name = "SCM_DEVMEM_LINEAR"
+	}
+	if len(m.data) != dmabufCmsgLen {
+		// The kernel writes devmem messages whole or not at all
+		// (put_cmsg_notrunc); anything else is corruption, or a kernel
+		// before the no-truncation fix that ran out of space.
+		return Frag{}, false, 0, parseErr(off, "%s cmsg_len %d, want CMSG_LEN(sizeof(struct dmabuf_cmsg)) = %d",
+			name, len(m.data)+hdrLen, fragLen)
+	}
+	d := m.data
+	f.Size = binary.NativeEndian.Uint32(d[offFragSize:])
+	if f.Size == 0 {
+		return Frag{}, false, 0, parseErr(off, "%s with frag_size 0", name)
+	}
+	if m.typ == scmDevmemLinear {
+		f.Kind = Linear
+		return f, true, next, nil
+	}
+	f.Kind = DMABuf
+	f.Offset = binary.NativeEndian.Uint64(d[offFragOffset:])
+	f.Token = binary.NativeEndian.Uint32(d[offFragToken:])
+	f.DMABufID = binary.NativeEndian.Uint32(d[offDmabufID:])
+	if f.Token == 0 {
+		return Frag{}, false, 0, parseErr(off, "%s with frag_token 0 (the kernel allocates tokens from 1)", name)
+	}
+	if f.DMABufID == 0 {
+		return Frag{}, false, 0, parseErr(off, "%s with dmabuf_id 0 (binding ids start at 1)", name)
+	}
+	return f, true, next, nil
+}
+
+// Parse appends to dst the frags described by oob, the control buffer of
+// one recvmsg(MSG_SOCK_DEVMEM) call, trimmed to the length recvmsg returned
+// (oob[:oobn]). It returns the extended slice.
+//
+// Frags are appended in the order of the control messages, which is the
+// order of the data in the TCP stream: each [Linear] frag stands for Size
+// bytes at the current position of the data buffer, each [DMABuf] frag for
+// Size bytes in device memory. Control messages of other levels and types
+// (SO_TIMESTAMP*, TCP_INQ, ...) are skipped. A call that returned bytes but
+// no devmem message at all received ordinary data into the data buffer;
+// Parse then returns dst unchanged.
+//
+// Parse checks the structure of every message and the contents of every
+// devmem one: each cmsg_len must cover the header and stay inside oob, a
+// devmem message must be exactly CMSG_LEN(sizeof(struct dmabuf_cmsg)) long,
+// and a frag must have a non-zero size and, for DMABuf, a non-zero token and
+// binding id. On the first violation it returns dst extended by the frags
+// before the bad message, and a [*ParseError] that gives its offset. The
+// tokens of those frags were issued by the kernel and must still be
+// released.
+//
+// Parse does not allocate when dst has room (and allocates only the error
+// value otherwise). It does not check offsets against the dma-buf's size;
+// use [Frag.CheckBounds].
+func Parse(dst []Frag, oob []byte) ([]Frag, error) {
+	for off := 0; off < len(oob); {
+		f, ok, next, err := nextFrag(oob, off)
+		if err != nil {
+			return dst, err
+		}
+		if ok {
+			dst = append(dst, f)
+		}
+		off = next
+	}
+	return dst, nil
+}
+
+// All returns an iterator over the frags described by oob, with the checks
+// and order of [Parse]. It yields each frag with a nil error; on a malformed
+// message it yields a zero Frag and the [*ParseError], and stops. It does
+// not allocate.
+func All(oob []byte) iter.Seq2[Frag, error] {
+	return func(yield func(Frag, error) bool) {
+		for off := 0; off < len(oob); {
+			f, ok, next, err := nextFrag(oob, off)
+			if err != nil {
+				yield(Frag{}, err)
+				return
+			}
+			if ok && !yield(f, nil) {
+				return
+			}
+			off = next
+		}
+	}
+}
