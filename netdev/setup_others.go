@@ -1,0 +1,5 @@
+//go:build !linux
+
+package netdev
+
+func openNIC() (nic, error) { return nil, errEthtoolOS }
