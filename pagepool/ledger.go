@@ -223,6 +223,7 @@ type flushState struct {
 	slots uint32
 
 	freed, unknown, calls, ranges, shorts, retries, callErrs uint64
+
 	err   error  // first system call error
 	cut   uint32 // with err: tokens from cut on were not submitted
 	cands []TokenRange
@@ -694,20 +695,23 @@ func (l *Ledger) submit() {
 			if retry {
 				// Part of the call went through: the rest is uncertain.
 				fs.unknown += uint64(slots)
-				fs.cands = appendRanges(fs.cands, toks)
 				fs.cut = last
 			}
 			return
 		}
-		if n < 0 || uint32(n) >= slots {
+		n = max(n, 0)
+		if uint32(n) >= slots {
 			fs.freed += uint64(slots)
 			return
 		}
 		fs.freed += uint64(n)
 		fs.shorts++
+		if !retry {
+			// The tokens the kernel did not know are among these.
+			fs.cands = appendRanges(fs.cands, toks)
+		}
 		if n == 0 {
 			fs.unknown += uint64(slots)
-			fs.cands = appendRanges(fs.cands, toks)
 			return
 		}
 		toks = trimSlots(toks, uint32(n))
