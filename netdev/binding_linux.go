@@ -191,6 +191,9 @@ func notDMABuf(fd int) string {
 // namespace of the client's socket (ifindex values are resolved there),
 // even when the calling thread sits in another one.
 func (c *client) connInClientNS() (*genetlink.Conn, error) {
+	if c.dialSide != nil {
+		return c.dialSide()
+	}
 	conn, err := dialConn(0)
 	if err != nil {
 		return nil, err

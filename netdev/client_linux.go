@@ -22,6 +22,10 @@ type client struct {
 	conn   *genetlink.Conn
 	fam    *ndFamily
 	closed atomic.Bool
+
+	// dialSide, when set, replaces connInClientNS for the sockets of
+	// bindings and subscriptions (tests).
+	dialSide func() (*genetlink.Conn, error)
 }
 
 // dial opens the client's socket and resolves the family.

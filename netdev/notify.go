@@ -119,8 +119,9 @@ type Subscription struct {
 	conn   *genetlink.Conn
 	closed atomic.Bool
 
-	mu      sync.Mutex // serialises Receive, guards pending
-	pending []Event
+	mu          sync.Mutex // serialises Receive, guards the fields below
+	pending     []Event
+	deadlineSet bool // a read deadline may be set on conn
 }
 
 // Subscribe opens a socket that joins the given multicast groups (all of
@@ -156,11 +157,20 @@ func (s *Subscription) Receive(ctx context.Context) (Event, error) {
 		if err := ctx.Err(); err != nil {
 			return Event{}, err
 		}
+		// A context that cannot end needs no deadline; clear one an
+		// earlier call left behind.
 		dl, hasDL := ctx.Deadline()
-		if err := s.conn.SetReadDeadline(dl); err != nil {
-			return Event{}, s.receiveError(ctx, hasDL, err)
+		cancelable := ctx.Done() != nil
+		if cancelable || s.deadlineSet {
+			if err := s.conn.SetReadDeadline(dl); err != nil {
+				return Event{}, s.receiveError(ctx, hasDL, err)
+			}
+			s.deadlineSet = cancelable
 		}
-		stop := context.AfterFunc(ctx, func() { _ = s.conn.SetReadDeadline(aLongTimeAgo) })
+		stop := func() bool { return false }
+		if cancelable {
+			stop = context.AfterFunc(ctx, func() { _ = s.conn.SetReadDeadline(aLongTimeAgo) })
+		}
 		msgs, nmsgs, err := s.conn.Receive()
 		stop()
 		if err != nil {
