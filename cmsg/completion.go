@@ -92,19 +92,19 @@ func (e *ExtendedError) Unwrap() error {
 // nextCompletion parses the control message at oob[off:]. ok is false for a
 // message that is not IP_RECVERR or IPV6_RECVERR.
 func nextCompletion(oob []byte, off int) (c Completion, ok bool, next int, err error) {
-	m, next, err := nextMsg(oob, off)
+	clen, level, typ, next, err := header(oob, off)
 	if err != nil {
 		return Completion{}, false, 0, err
 	}
 	name := "IP_RECVERR"
 	switch {
-	case m.level == solIP && m.typ == ipRecvErr:
-	case m.level == solIPv6 && m.typ == ipv6RecvErr:
+	case level == solIP && typ == ipRecvErr:
+	case level == solIPv6 && typ == ipv6RecvErr:
 		name = "IPV6_RECVERR"
 	default:
 		return Completion{}, false, next, nil
 	}
-	d := m.data
+	d := oob[off+hdrLen : off+clen]
 	if len(d) < sizeofSockExtendedErr {
 		return Completion{}, false, 0, parseErr(off, "%s carries %d bytes, fewer than the %d of struct sock_extended_err (control buffer too small?)",
 			name, len(d), sizeofSockExtendedErr)

@@ -41,47 +41,73 @@ func Space(frags int) int {
 	return frags * FragSpace
 }
 
-// nextFrag parses the control message at oob[off:] (off < len(oob)). ok is
-// false for a foreign message, which is skipped.
-func nextFrag(oob []byte, off int) (f Frag, ok bool, next int, err error) {
-	m, next, err := nextMsg(oob, off)
-	if err != nil {
-		return Frag{}, false, 0, err
+// nextFrag parses the control message at oob[off:], with off < len(oob).
+// A foreign message, to be skipped, gives a Frag with Kind 0.
+func nextFrag(oob []byte, off int) (f Frag, next int, err error) {
+	// header(oob, off), by hand: this is the hot path.
+	h := oob[off:]
+	if len(h) < hdrLen {
+		return Frag{}, 0, errTrailing(off, len(h))
 	}
-	if m.level != solSocket || (m.typ != scmDevmemDMABuf && m.typ != scmDevmemLinear) {
-		return Frag{}, false, next, nil
+	var l uint64
+	if wordSize == 8 {
+		l = binary.NativeEndian.Uint64(h)
+	} else {
+		l = uint64(binary.NativeEndian.Uint32(h))
 	}
-	name := "SCM_DEVMEM_DMABUF"
-	if m.typ == scmDevmemLinear {
-		name = "SCM_DEVMEM_LINEAR"
+	if l < hdrLen || l > uint64(len(h)) {
+		return Frag{}, 0, errLen(off, l, len(h))
 	}
-	if len(m.data) != dmabufCmsgLen {
+	clen := int(l)
+	next = min(off+align(clen), len(oob))
+	level := int32(binary.NativeEndian.Uint32(h[wordSize:]))
+	typ := int32(binary.NativeEndian.Uint32(h[wordSize+4:]))
+	if level != solSocket || (typ != scmDevmemDMABuf && typ != scmDevmemLinear) {
+		return Frag{}, next, nil
+	}
+	if clen != fragLen {
 		// The kernel writes devmem messages whole or not at all
 		// (put_cmsg_notrunc); anything else is corruption, or a kernel
 		// before the no-truncation fix that ran out of space.
-		return Frag{}, false, 0, parseErr(off, "%s cmsg_len %d, want CMSG_LEN(sizeof(struct dmabuf_cmsg)) = %d",
-			name, len(m.data)+hdrLen, fragLen)
+		return Frag{}, 0, parseErr(off, "%s cmsg_len %d, want CMSG_LEN(sizeof(struct dmabuf_cmsg)) = %d",
+			devmemName(typ), clen, fragLen)
 	}
-	d := m.data
+	d := h[hdrLen:fragLen]
 	f.Size = binary.NativeEndian.Uint32(d[offFragSize:])
-	if f.Size == 0 {
-		return Frag{}, false, 0, parseErr(off, "%s with frag_size 0", name)
-	}
-	if m.typ == scmDevmemLinear {
+	if typ == scmDevmemLinear {
 		f.Kind = Linear
-		return f, true, next, nil
+	} else {
+		f.Kind = DMABuf
+		f.Offset = binary.NativeEndian.Uint64(d[offFragOffset:])
+		f.Token = binary.NativeEndian.Uint32(d[offFragToken:])
+		f.DMABufID = binary.NativeEndian.Uint32(d[offDmabufID:])
 	}
-	f.Kind = DMABuf
-	f.Offset = binary.NativeEndian.Uint64(d[offFragOffset:])
-	f.Token = binary.NativeEndian.Uint32(d[offFragToken:])
-	f.DMABufID = binary.NativeEndian.Uint32(d[offDmabufID:])
-	if f.Token == 0 {
-		return Frag{}, false, 0, parseErr(off, "%s with frag_token 0 (the kernel allocates tokens from 1)", name)
+	if f.Size == 0 || f.Kind == DMABuf && (f.Token == 0 || f.DMABufID == 0) {
+		return Frag{}, 0, errFrag(off, f)
 	}
-	if f.DMABufID == 0 {
-		return Frag{}, false, 0, parseErr(off, "%s with dmabuf_id 0 (binding ids start at 1)", name)
+	return f, next, nil
+}
+
+func devmemName(typ int32) string {
+	if typ == scmDevmemLinear {
+		return "SCM_DEVMEM_LINEAR"
 	}
-	return f, true, next, nil
+	return "SCM_DEVMEM_DMABUF"
+}
+
+func errFrag(off int, f Frag) error {
+	name := devmemName(scmDevmemDMABuf)
+	if f.Kind == Linear {
+		name = devmemName(scmDevmemLinear)
+	}
+	switch {
+	case f.Size == 0:
+		return parseErr(off, "%s with frag_size 0", name)
+	case f.Token == 0:
+		return parseErr(off, "%s with frag_token 0 (the kernel allocates tokens from 1)", name)
+	default:
+		return parseErr(off, "%s with dmabuf_id 0 (binding ids start at 1)", name)
+	}
 }
 
 // Parse appends to dst the frags described by oob, the control buffer of
@@ -110,11 +136,11 @@ func nextFrag(oob []byte, off int) (f Frag, ok bool, next int, err error) {
 // use [Frag.CheckBounds].
 func Parse(dst []Frag, oob []byte) ([]Frag, error) {
 	for off := 0; off < len(oob); {
-		f, ok, next, err := nextFrag(oob, off)
+		f, next, err := nextFrag(oob, off)
 		if err != nil {
 			return dst, err
 		}
-		if ok {
+		if f.Kind != 0 {
 			dst = append(dst, f)
 		}
 		off = next
@@ -129,12 +155,12 @@ func Parse(dst []Frag, oob []byte) ([]Frag, error) {
 func All(oob []byte) iter.Seq2[Frag, error] {
 	return func(yield func(Frag, error) bool) {
 		for off := 0; off < len(oob); {
-			f, ok, next, err := nextFrag(oob, off)
+			f, next, err := nextFrag(oob, off)
 			if err != nil {
 				yield(Frag{}, err)
 				return
 			}
-			if ok && !yield(f, nil) {
+			if f.Kind != 0 && !yield(f, nil) {
 				return
 			}
 			off = next

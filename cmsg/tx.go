@@ -51,20 +51,20 @@ func AppendTX(b []byte, bindingID uint32) []byte {
 func ParseTX(b []byte) (bindingID uint32, err error) {
 	found := false
 	for off := 0; off < len(b); {
-		m, next, err := nextMsg(b, off)
+		clen, level, typ, next, err := header(b, off)
 		if err != nil {
 			return 0, err
 		}
-		if m.level == solSocket && m.typ == scmDevmemDMABuf {
-			if len(m.data) != txDataLen {
+		if level == solSocket && typ == scmDevmemDMABuf {
+			if clen != txLen {
 				return 0, parseErr(off, "SCM_DEVMEM_DMABUF cmsg_len %d, want CMSG_LEN(4) = %d (the kernel refuses other lengths with EINVAL)",
-					len(m.data)+hdrLen, txLen)
+					clen, txLen)
 			}
 			if found {
 				return 0, parseErr(off, "second SCM_DEVMEM_DMABUF control message")
 			}
 			found = true
-			bindingID = binary.NativeEndian.Uint32(m.data)
+			bindingID = binary.NativeEndian.Uint32(b[off+hdrLen:])
 		}
 		off = next
 	}

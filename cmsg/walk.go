@@ -39,45 +39,40 @@ func parseErr(off int, format string, args ...any) error {
 	return &ParseError{Offset: off, Reason: fmt.Sprintf(format, args...)}
 }
 
-// msg is one control message: its header fields and its data, which lies
-// fully inside the buffer.
-type msg struct {
-	level, typ int32
-	data       []byte
-}
-
-// nextMsg parses the control message whose header starts at b[off:], with
-// off < len(b), and returns it with the offset of the next one (len(b) after
+// header parses the cmsghdr at b[off:], with off < len(b): it returns
+// cmsg_len, level and type, and the offset of the next header (len(b) after
 // the last). Like CMSG_NXTHDR it steps CMSG_ALIGN(cmsg_len) bytes; the
 // padding of the last message may be missing, as the kernel's put_cmsg drops
-// it when the buffer ends.
-func nextMsg(b []byte, off int) (m msg, next int, err error) {
-	rest := len(b) - off
-	if rest < hdrLen {
-		return msg{}, 0, parseErr(off, "%d trailing bytes, fewer than the %d of a cmsghdr (pass oob[:oobn] as recvmsg returned it)", rest, hdrLen)
+// it when the buffer ends. The message's data, b[off+hdrLen:off+clen], lies
+// inside b.
+func header(b []byte, off int) (clen int, level, typ int32, next int, err error) {
+	h := b[off:]
+	if len(h) < hdrLen {
+		return 0, 0, 0, 0, errTrailing(off, len(h))
 	}
-	h := b[off : off+hdrLen]
-	var clen uint64
+	var l uint64
 	if wordSize == 8 {
-		clen = binary.NativeEndian.Uint64(h)
+		l = binary.NativeEndian.Uint64(h)
 	} else {
-		clen = uint64(binary.NativeEndian.Uint32(h))
+		l = uint64(binary.NativeEndian.Uint32(h))
 	}
+	if l < hdrLen || l > uint64(len(h)) {
+		return 0, 0, 0, 0, errLen(off, l, len(h))
+	}
+	clen = int(l)
+	next = min(off+align(clen), len(b))
+	return clen, int32(binary.NativeEndian.Uint32(h[wordSize:])), int32(binary.NativeEndian.Uint32(h[wordSize+4:])), next, nil
+}
+
+func errTrailing(off, rest int) error {
+	return parseErr(off, "%d trailing bytes, fewer than the %d of a cmsghdr (pass oob[:oobn] as recvmsg returned it)", rest, hdrLen)
+}
+
+func errLen(off int, clen uint64, rest int) error {
 	if clen < hdrLen {
-		return msg{}, 0, parseErr(off, "cmsg_len %d is shorter than the %d-byte cmsghdr", clen, hdrLen)
+		return parseErr(off, "cmsg_len %d is shorter than the %d-byte cmsghdr", clen, hdrLen)
 	}
-	if clen > uint64(rest) {
-		return msg{}, 0, parseErr(off, "cmsg_len %d runs past the end of the buffer (%d bytes left)", clen, rest)
-	}
-	m.level = int32(binary.NativeEndian.Uint32(h[wordSize:]))
-	m.typ = int32(binary.NativeEndian.Uint32(h[wordSize+4:]))
-	end := off + int(clen)
-	m.data = b[off+hdrLen : end : end]
-	next = off + align(int(clen))
-	if next > len(b) {
-		next = len(b)
-	}
-	return m, next, nil
+	return parseErr(off, "cmsg_len %d runs past the end of the buffer (%d bytes left)", clen, rest)
 }
 
 // appendHdr aligns b with zero bytes, then appends a cmsghdr for dataLen

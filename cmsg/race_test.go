@@ -1,0 +1,5 @@
+//go:build race
+
+package cmsg
+
+const raceEnabled = true
