@@ -24,6 +24,8 @@ type modelKernel struct {
 	zombie  []bool // forgotten: neither live nor reusable
 	relsd   []bool // released by the application (the kernel may free it)
 	freed   []int  // times freed by DONTNEED since last handed out
+	seq     uint64 // issues so far: frags get distinct offsets
+	total   int    // tokens freed by DONTNEED
 	limit   int    // token slots examined per call (the kernel: 1024)
 	limits  []int  // per-call limits to use first
 	errs    []error
@@ -37,8 +39,8 @@ func newModelKernel(t testing.TB) *modelKernel {
 	return &modelKernel{t: t, limit: uapi.MAX_DONTNEED_FRAGS, live: []bool{false}, zombie: []bool{false}, relsd: []bool{false}, freed: []int{0}}
 }
 
-// issue hands out n tokens, lowest free first, as frags of 4 KiB at the
-// token's page.
+// issue hands out n tokens, lowest free first, as frags of 4 KiB; the n-th
+// frag handed out is at page n.
 func (k *modelKernel) issue(dst []cmsg.Frag, n int) []cmsg.Frag {
 	t := uint32(1)
 	for range n {
@@ -52,7 +54,10 @@ func (k *modelKernel) issue(dst []cmsg.Frag, n int) []cmsg.Frag {
 			k.freed = append(k.freed, 0)
 		}
 		k.live[t], k.relsd[t], k.freed[t] = true, false, 0
-		dst = append(dst, frag(t))
+		k.seq++
+		f := frag(t)
+		f.Offset = k.seq * 4096
+		dst = append(dst, f)
 	}
 	return dst
 }
@@ -107,6 +112,7 @@ func (k *modelKernel) dontneed(toks []uapi.DmabufToken) (int, error) {
 			}
 			k.live[t] = false
 			k.freed[t]++
+			k.total++
 			n++
 		}
 	}
@@ -529,17 +535,23 @@ func TestLedgerReissue(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := l.Outstanding(nil)
-	want := []LeakedFrag{{Frag: fs[0], State: StateRecorded}, {Frag: fs[1], State: StateRecorded}, {Frag: fs[2], State: StateRecorded}}
+	reissued := frag(2)
+	reissued.Offset = 4 * 4096
+	want := []LeakedFrag{{Frag: fs[0], State: StateRecorded}, {Frag: reissued, State: StateRecorded}, {Frag: fs[2], State: StateRecorded}}
 	if diff := cmp.Diff(want, out); diff != "" {
 		t.Fatalf("outstanding (-want +got):\n%s", diff)
 	}
 	if st := l.Stats(); st.OutstandingFrags != 3 || st.Freed != 1 || st.Recorded != 4 {
 		t.Fatalf("stats %+v", st)
 	}
+	if err := l.Release(fs[1:2]); !errors.Is(err, ErrForeignFrag) {
+		t.Fatalf("release of the old frag: %v, want ErrForeignFrag", err)
+	}
 	// The reissued frag releases normally.
 	l.k = k
-	k.released(fs[1:2])
-	if err := l.Release(fs[1:2]); err != nil {
+	re := out[1].Frag
+	k.released([]cmsg.Frag{re})
+	if err := l.Release([]cmsg.Frag{re}); err != nil {
 		t.Fatal(err)
 	}
 	if st := l.Stats(); st.OutstandingFrags != 2 || st.Freed != 2 {
