@@ -57,7 +57,7 @@ func genericHint(cmd Command, e *Error) string {
 // wording) to what the user should do; %s is the device, %p the page
 // size. The first substring that matches wins.
 var messageHints = []struct{ substr, hint string }{
-	{"tcp-data-split is disabled", "enable header split: ethtool -G %a tcp-data-split on (or netdev.Setup)"},
+	{"tcp-data-split is disabled", "enable header split: ethtool -G %a tcp-data-split on (or netdev.Apply)"},
 	{"hds-thresh is not zero", "set the header-split threshold to 0: ethtool -G %a hds-thresh 0"},
 	{"XDP program attached", "detach the XDP program from %s: ip link set dev %a xdp off"},
 	{"already memory provider bound", "a selected queue of %s is already bound to a dma-buf or used by io_uring zero-copy RX: close that binding (Queues shows DMABuf/IOURing per queue) or pick other queues"},
