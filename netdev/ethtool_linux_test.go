@@ -365,7 +365,7 @@ func TestEthtoolFeatures(t *testing.T) {
 	if err := e.setFeature(3, ntupleFeature, true); err != nil {
 		t.Fatalf("setFeature: %v", err)
 	}
-	name := append([]byte(ntupleFeature), 0) // NUL-terminated, 17 bytes
+	name := append([]byte(ntupleFeature), 0)                              // NUL-terminated, 17 bytes
 	bitNest := cat([]byte{0x15, 0x00, 0x02, 0x00}, name, []byte{0, 0, 0}, // BIT_NAME (2), len 4+17, padded
 		[]byte{0x04, 0x00, 0x03, 0x00}) // BIT_VALUE (3) flag
 	wanted := cat(
@@ -511,7 +511,9 @@ func TestRSSCommand(t *testing.T) {
 	}{
 		{nil, "ethtool -X eth0 default"},
 		{[]uint32{0, 1, 2}, "ethtool -X eth0 equal 3"},
-		{[]uint32{0, 2, 0, 2}, "ethtool -X eth0 weight 2 0 2"},
+		{[]uint32{0, 1, 0, 1, 0, 1}, "ethtool -X eth0 equal 2"},
+		{[]uint32{0, 2, 0, 2}, "ethtool -X eth0 weight 1 0 1"},
+		{[]uint32{0, 2, 3, 0, 2, 3, 0, 2}, "ethtool -X eth0 weight 3 0 3 2"},
 	} {
 		if got := rssCommand("eth0", tt.indir); got != tt.want {
 			t.Errorf("rssCommand(%v) = %q, want %q", tt.indir, got, tt.want)

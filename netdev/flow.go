@@ -27,9 +27,6 @@ type FlowSpec struct {
 	Queue uint32
 }
 
-// v4 reports whether the flow is matched as IPv4.
-func (f FlowSpec) v4() bool { return f.Dst.Addr().Unmap().Is4() }
-
 // addrs returns the addresses to match, v4-mapped ones unmapped.
 func (f FlowSpec) addrs() (dst, src netip.Addr) {
 	dst = f.Dst.Addr().Unmap()

@@ -100,11 +100,13 @@ func encodeFlowRule(f FlowSpec, withSrc bool, loc uint32) []byte {
 type flowRuleTable struct {
 	size    uint32   // table size
 	special bool     // the driver picks locations (RX_CLS_LOC_ANY etc.)
-	locs    []uint32 // locations in use
+	count   uint32   // rules in use
+	locs    []uint32 // their locations, when asked for
 }
 
-// ruleTable reads the table with ETHTOOL_GRXCLSRLCNT and ETHTOOL_GRXCLSRLALL.
-func ruleTable(io ethtoolIoctler, ifindex int) (flowRuleTable, error) {
+// ruleTable reads the table size and rule count with ETHTOOL_GRXCLSRLCNT
+// and, when withLocs, the locations in use.
+func ruleTable(io ethtoolIoctler, ifindex int, withLocs bool) (flowRuleTable, error) {
 	if err := errRxnfc386("GRXCLSRLCNT", ifindex); err != nil {
 		return flowRuleTable{}, err
 	}
@@ -118,28 +120,39 @@ func ruleTable(io ethtoolIoctler, ifindex int) (flowRuleTable, error) {
 	t := flowRuleTable{
 		size:    uint32(n.Data) &^ uapi.RX_CLS_LOC_SPECIAL,
 		special: n.Data&uapi.RX_CLS_LOC_SPECIAL != 0,
+		count:   n.RuleCnt,
 	}
-	count := n.RuleCnt
+	if withLocs {
+		var err error
+		t.locs, err = ruleLocs(io, ifindex, t.count)
+		if err != nil {
+			return flowRuleTable{}, err
+		}
+	}
+	return t, nil
+}
+
+// ruleLocs reads the locations of count rules with ETHTOOL_GRXCLSRLALL.
+func ruleLocs(io ethtoolIoctler, ifindex int, count uint32) ([]uint32, error) {
 	if count == 0 {
-		return t, nil
+		return nil, nil
 	}
 	if count > 1<<20 {
-		return flowRuleTable{}, fmt.Errorf("netdev: GRXCLSRLCNT ifindex %d: implausible rule count %d", ifindex, count)
+		return nil, fmt.Errorf("netdev: GRXCLSRLCNT ifindex %d: implausible rule count %d", ifindex, count)
 	}
-	b = ioctlBuf(max(uapi.SizeofEthtoolRxnfc, uapi.OffsetofEthtoolRxnfcRuleLocs+4*int(count)))
-	n = rxnfc(b)
+	b := ioctlBuf(max(uapi.SizeofEthtoolRxnfc, uapi.OffsetofEthtoolRxnfcRuleLocs+4*int(count)))
+	n := rxnfc(b)
 	n.Cmd = unix.ETHTOOL_GRXCLSRLALL
 	n.RuleCnt = count
 	if err := io.ethtoolIoctl(ifindex, b); err != nil {
 		err = wrapError("GRXCLSRLALL", ifindex, err)
-		return flowRuleTable{}, setHint(err, ethtoolHint(err, "ethtool -n "+io.ifname(ifindex)))
+		return nil, setHint(err, ethtoolHint(err, "ethtool -n "+io.ifname(ifindex)))
 	}
-	got := min(n.RuleCnt, count)
-	t.locs = make([]uint32, got)
-	for i := range t.locs {
-		t.locs[i] = binary.NativeEndian.Uint32(b[uapi.OffsetofEthtoolRxnfcRuleLocs+4*i:])
+	locs := make([]uint32, min(n.RuleCnt, count))
+	for i := range locs {
+		locs[i] = binary.NativeEndian.Uint32(b[uapi.OffsetofEthtoolRxnfcRuleLocs+4*i:])
 	}
-	return t, nil
+	return locs, nil
 }
 
 // freeSlot returns the highest free location below size: like the ethtool
@@ -164,7 +177,11 @@ func insertFlowRule(io ethtoolIoctler, ifindex int, f FlowSpec) (FlowRule, error
 		return FlowRule{}, err
 	}
 	loc := uint32(uapi.RX_CLS_LOC_ANY)
-	if t, err := ruleTable(io, ifindex); err == nil && !t.special {
+	if t, err := ruleTable(io, ifindex, false); err == nil && !t.special {
+		t.locs, err = ruleLocs(io, ifindex, t.count)
+		if err != nil {
+			return FlowRule{}, err
+		}
 		slot, ok := freeSlot(t.size, t.locs)
 		if !ok {
 			return FlowRule{}, &Error{Op: "SRXCLSRLINS", Ifindex: ifindex, Err: unix.ENOSPC, Offset: -1,
@@ -234,6 +251,6 @@ func (e *ethtoolClient) deleteFlowRule(ifindex int, loc uint32) error {
 }
 
 func (e *ethtoolClient) flowRuleLocations(ifindex int) (uint32, []uint32, error) {
-	t, err := ruleTable(e, ifindex)
+	t, err := ruleTable(e, ifindex, true)
 	return t.size, t.locs, err
 }

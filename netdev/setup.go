@@ -287,6 +287,9 @@ func setupProbe(n nic, cfg SetupConfig) (*setupSnapshot, error) {
 	}
 	s := &setupSnapshot{link: link, nrx: -1}
 	s.queues, s.queuesErr = n.rxQueues(cfg.Ifindex)
+	if s.queuesErr == nil && len(s.queues) == 0 {
+		s.queues, s.queuesErr = nil, errNoQueues
+	}
 	if s.queuesErr == nil {
 		s.nrx = len(s.queues)
 	} else if ch, err := n.channels(cfg.Ifindex); err == nil {
@@ -316,6 +319,10 @@ func setupProbe(n nic, cfg SetupConfig) (*setupSnapshot, error) {
 	return s, nil
 }
 
+// errNoQueues is queue-get's empty answer: the kernel lists the queues of
+// devices that are up only.
+var errNoQueues = errors.New("netdev queue-get lists no RX queues, as it does for a device that is down")
+
 // errNoIndir marks a device that reports no RSS indirection table.
 var errNoIndir = fmt.Errorf("no RSS indirection table: %w", ErrNotSupported)
 
@@ -329,7 +336,7 @@ func setupReport(cfg SetupConfig, s *setupSnapshot) *PreflightReport {
 	switch {
 	case s.ringsErr != nil:
 		c := Condition{Check: CheckHeaderSplit, Queue: -1, State: StateFails, Err: s.ringsErr,
-			Detail: "cannot read the ring parameters: " + s.ringsErr.Error()}
+			Detail: "cannot read the ring parameters: " + setupErrString(s.ringsErr)}
 		if errors.Is(s.ringsErr, ErrNotSupported) {
 			c.Detail = "the driver has no ring parameters, so header split cannot be enabled"
 			c.Hint = "devmem needs a NIC whose driver supports header split (ethtool -g " + dev + " shows tcp-data-split)"
@@ -370,7 +377,7 @@ func setupReport(cfg SetupConfig, s *setupSnapshot) *PreflightReport {
 		switch f := s.ntuple; {
 		case s.ntupleErr != nil:
 			c.State, c.Err = StateWarning, s.ntupleErr
-			c.Detail = "cannot read the ntuple feature: " + s.ntupleErr.Error()
+			c.Detail = "cannot read the ntuple feature: " + setupErrString(s.ntupleErr)
 		case f.Active:
 			c.State, c.Detail = StateHolds, "n-tuple filters are on"
 		case f.Changeable:
@@ -388,11 +395,11 @@ func setupReport(cfg SetupConfig, s *setupSnapshot) *PreflightReport {
 	others := rssOthers(s.rxRings, cfg.Queues)
 	if s.rssErr != nil {
 		c := Condition{Check: CheckRSS, Queue: -1, State: StateWarning, Err: s.rssErr,
-			Detail: "cannot read the RSS indirection table (" + s.rssErr.Error() + "); ordinary traffic may land on devmem queues",
+			Detail: "cannot read the RSS indirection table (" + setupErrString(s.rssErr) + "); ordinary traffic may land on devmem queues",
 			Hint:   "check with ethtool -x " + dev}
 		if cfg.SteerRSSAway {
 			c.State = StateFails
-			c.Detail = "cannot read the RSS indirection table, so SteerRSSAway cannot rewrite it: " + s.rssErr.Error()
+			c.Detail = "cannot read the RSS indirection table, so SteerRSSAway cannot rewrite it: " + setupErrString(s.rssErr)
 			c.Hint = "leave SteerRSSAway off, or use a driver with RSS support (ethtool -x " + dev + ")"
 		}
 		add(c)
@@ -419,9 +426,13 @@ func setupReport(cfg SetupConfig, s *setupSnapshot) *PreflightReport {
 		}
 
 		switch {
+		case s.queuesErr == errNoQueues:
+			add(Condition{Check: CheckQueueFree, Queue: qi, State: StateWarning,
+				Detail: "not checked: " + s.queuesErr.Error(),
+				Hint:   "bring the device up: ip link set dev " + dev + " up"})
 		case s.queuesErr != nil:
 			add(Condition{Check: CheckQueueFree, Queue: qi, State: StateWarning, Err: s.queuesErr,
-				Detail: "not checked: netdev queue-get failed: " + s.queuesErr.Error()})
+				Detail: "not checked: netdev queue-get failed: " + setupErrString(s.queuesErr)})
 		default:
 			i := slices.IndexFunc(s.queues, func(qs setupQueue) bool { return qs.id == q })
 			switch {
@@ -454,9 +465,8 @@ func setupReport(cfg SetupConfig, s *setupSnapshot) *PreflightReport {
 				Detail: "no RSS table entry points at it"}
 			if n > 0 {
 				c.Detail = strconv.Itoa(n) + " of " + strconv.Itoa(len(s.rss.Indir)) + " RSS table entries point at it: ordinary traffic lands there"
-				c.Hint = rssCommand(dev, rssTable(len(s.rss.Indir), others))
-				if len(others) == 0 {
-					c.Hint = ""
+				if len(others) > 0 {
+					c.Hint = rssAwayCommand(dev, others)
 				}
 				if cfg.SteerRSSAway {
 					c.State = StateApplyFixes
@@ -473,9 +483,18 @@ func setupReport(cfg SetupConfig, s *setupSnapshot) *PreflightReport {
 	return r
 }
 
+// setupErrString is err in few words for a Condition's Detail (the full
+// error is in Condition.Err): an *Error's errno and kernel message.
 func setupErrString(err error) string {
-	if err == nil {
+	var ne *Error
+	switch {
+	case err == nil:
 		return "unknown"
+	case errors.As(err, &ne) && ne.Err != nil:
+		if ne.Message != "" {
+			return ne.Err.Error() + ": " + ne.Message
+		}
+		return ne.Err.Error()
 	}
 	return err.Error()
 }
@@ -523,28 +542,61 @@ func rssCommand(dev string, indir []uint32) string {
 	if len(indir) == 0 {
 		return "ethtool -X " + dev + " default"
 	}
+	// A table that repeats 0..p-1 is "equal p".
+	p := slices.Index(indir[1:], 0) + 1
+	if p == 0 {
+		p = len(indir)
+	}
 	equal := true
-	var maxQ uint32
 	for i, q := range indir {
-		if q != uint32(i) {
+		if q != uint32(i%p) {
 			equal = false
+			break
 		}
-		maxQ = max(maxQ, q)
 	}
 	if equal {
-		return "ethtool -X " + dev + " equal " + strconv.Itoa(len(indir))
+		return "ethtool -X " + dev + " equal " + strconv.Itoa(p)
 	}
-	if maxQ > 4096 {
+	if slices.Max(indir) > 4096 {
 		return "ethtool -X " + dev + " weight ..."
 	}
-	weights := make([]int, maxQ+1)
+	weights := make([]int, slices.Max(indir)+1)
 	for _, q := range indir {
 		weights[q]++
+	}
+	g := 0
+	for _, w := range weights {
+		g = gcd(g, w)
 	}
 	var b strings.Builder
 	b.WriteString("ethtool -X " + dev + " weight")
 	for _, w := range weights {
-		b.WriteString(" " + strconv.Itoa(w))
+		b.WriteString(" " + strconv.Itoa(w/g))
+	}
+	return b.String()
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// rssAwayCommand renders the "ethtool -X" command that keeps ordinary
+// traffic on others, the RSS rings that are not devmem queues.
+func rssAwayCommand(dev string, others []uint32) string {
+	w := make([]uint32, slices.Max(others)+1)
+	for _, q := range others {
+		w[q] = 1
+	}
+	if !slices.Contains(w, 0) {
+		return "ethtool -X " + dev + " equal " + strconv.Itoa(len(w))
+	}
+	var b strings.Builder
+	b.WriteString("ethtool -X " + dev + " weight")
+	for _, x := range w {
+		b.WriteString(" " + strconv.Itoa(int(x)))
 	}
 	return b.String()
 }
