@@ -131,14 +131,6 @@ func (k *modelKernel) released(frags []cmsg.Frag) {
 	}
 }
 
-func tokens(frags []cmsg.Frag) []uint32 {
-	var ts []uint32
-	for _, f := range frags {
-		ts = append(ts, f.Token)
-	}
-	return ts
-}
-
 func frags(ts ...uint32) []cmsg.Frag {
 	var fs []cmsg.Frag
 	for _, t := range ts {
@@ -240,7 +232,7 @@ func TestLedgerShortCount(t *testing.T) {
 		wantPending uint64
 	}{
 		{
-			name: "all known",
+			name:      "all known",
 			wantCalls: [][]uapi.DmabufToken{rng(1, 10)},
 		},
 		{
