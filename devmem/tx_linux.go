@@ -1,0 +1,621 @@
+package devmem
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"github.com/devmem-go/devmem/cmsg"
+	"github.com/devmem-go/devmem/internal/uapi"
+	"github.com/devmem-go/devmem/netdev"
+	"github.com/devmem-go/devmem/pagepool"
+	"golang.org/x/sys/unix"
+)
+
+// rawIovec is struct iovec with the base as a plain number: for devmem TX
+// it holds an offset into the dma-buf, not a pointer, so it must not be a
+// Go pointer the garbage collector would follow.
+type rawIovec struct {
+	Base uintptr
+	Len  uintptr
+}
+
+// maxIov is the most iovecs one sendmsg takes (UIO_MAXIOV).
+const maxIov = 1024
+
+// txPend is the regions of one Send waiting for the completion of the
+// sendmsg calls first .. first+calls-1.
+type txPend struct {
+	first, calls, left uint32
+	r0                 pagepool.Region
+	rs                 []pagepool.Region // more regions, for SendScatter
+}
+
+// txState is the transmit side of a dialed connection.
+type txState struct {
+	c     *conn
+	buf   *buffer
+	bind  *netdev.Binding // devmem mode
+	alloc *pagepool.Allocator
+	id    uint32
+
+	smu  sync.Mutex // one Send at a time; guards the sendmsg state
+	smsg unix.Msghdr
+	siov []rawIovec
+	sctl []byte
+	sn   int
+	serr syscall.Errno
+	sfn  func(fd uintptr) bool
+	wbuf []byte
+	wfn  func(fd uintptr) bool
+
+	emu   sync.Mutex // guards the error-queue state
+	emsg  unix.Msghdr
+	ectl  []byte
+	ecomp []cmsg.Completion
+
+	mu     sync.Mutex // guards what follows
+	seq    uint32     // number of the next zerocopy sendmsg
+	pend   []txPend
+	head   int
+	npend  uint64 // calls pending
+	nregs  uint64 // regions pending
+	qerr   error  // an error-queue message that is not a completion
+	closed bool
+
+	sends, sentB, calls, compl, completed, copied atomic.Uint64
+}
+
+func dial(ctx context.Context, network, address string, cfg *DialConfig) (*conn, error) {
+	if cfg.BufferSize < 0 {
+		return nil, opError(opDial, nil, nil, fmt.Errorf("devmem: negative BufferSize %d", cfg.BufferSize))
+	}
+	ra, err := resolveAddr(ctx, network, address, false)
+	if err != nil {
+		return nil, opError(opDial, nil, nil, err)
+	}
+	sock, err := newSocket(network, address, &ra, cfg.Control)
+	if err != nil {
+		return nil, opError(opDial, nil, ra.tcp(), err)
+	}
+	if cfg.Interface != "" {
+		if err := sock.SetsockoptString(unix.SOL_SOCKET, unix.SO_BINDTODEVICE, cfg.Interface); err != nil {
+			_ = sock.Close()
+			return nil, opError(opDial, nil, ra.tcp(), fmt.Errorf("devmem: bind to device %q: %w", cfg.Interface, err))
+		}
+	}
+	if _, err := sock.Connect(ctx, ra.sockaddr()); err != nil {
+		_ = sock.Close()
+		return nil, opError(opDial, nil, ra.tcp(), err)
+	}
+	c, err := newConn(sock, ra.tcp())
+	if err != nil {
+		_ = sock.Close()
+		return nil, opError(opDial, nil, ra.tcp(), err)
+	}
+	c.mode = ModeDevmem
+	if err := c.setupTX(cfg); err != nil {
+		_ = sock.Close()
+		return nil, opError(opDial, c.local, c.remote, err)
+	}
+	return c, nil
+}
+
+// setupTX binds the buffer for transmit on the route's device, or falls
+// back to the copy path as cfg allows.
+func (c *conn) setupTX(cfg *DialConfig) error {
+	size := uint64(cfg.BufferSize)
+	if size == 0 {
+		size = DefaultBufferSize
+	}
+	t := &txState{c: c}
+	var (
+		buf    *buffer
+		reason error
+	)
+	if cfg.Buffer != nil {
+		b, err := dupBuffer(cfg.Buffer)
+		if err != nil {
+			return err
+		}
+		buf = b
+	} else if b, err := newUdmabuf(size); err != nil {
+		reason = err
+	} else {
+		buf = b
+	}
+	if reason == nil {
+		reason = t.bindTX(cfg, buf)
+	}
+	if reason == nil {
+		// Filling regions through the CPU needs a mapping; a GPU buffer
+		// is filled by its device instead.
+		_ = buf.mmap(true)
+	} else {
+		if cfg.Fallback == FallbackNone {
+			_ = buf.close()
+			return fmt.Errorf("devmem: devmem TX unavailable and Fallback is FallbackNone: %w", reason)
+		}
+		c.mode, c.reason = ModeCopy, reason
+		if buf != nil {
+			size = buf.size
+			if err := buf.mmap(true); err != nil {
+				_ = buf.close()
+				buf = nil
+			}
+		}
+		if buf == nil {
+			b, err := newMemfd(size)
+			if err != nil {
+				return err
+			}
+			if err := b.mmap(true); err != nil {
+				_ = b.close()
+				return err
+			}
+			buf = b
+		}
+	}
+	a, err := pagepool.NewAllocator([]pagepool.Segment{{Len: buf.size &^ (pageSize - 1)}}, nil)
+	if err != nil {
+		_ = t.bind.Close()
+		_ = buf.close()
+		return err
+	}
+	t.buf, t.alloc = buf, a
+	t.siov = make([]rawIovec, 0, 16)
+	t.sctl = make([]byte, 0, cmsg.TXSpace)
+	t.ectl = make([]byte, 128)
+	t.sfn = t.sendOnce
+	t.wfn = t.writeOnce
+	c.tx = t
+	return nil
+}
+
+// bindTX binds buf for transmit on the device of the connection's route and
+// turns SO_ZEROCOPY on; it returns the reason when that is not possible.
+func (t *txState) bindTX(cfg *DialConfig, buf *buffer) error {
+	c := t.c
+	ifi, err := findInterface(cfg.Interface, c.local.IP)
+	if err != nil {
+		return err
+	}
+	nl, err := netdev.Dial()
+	if err != nil {
+		return err
+	}
+	b, err := nl.BindTX(ifi, buf)
+	_ = nl.Close()
+	if err != nil {
+		return err
+	}
+	if cfg.Interface == "" {
+		// The kernel refuses a devmem send routed through another device
+		// (ENODEV): pin the route to the bound one.
+		ni, err := net.InterfaceByIndex(ifi)
+		if err == nil {
+			err = c.sock.SetsockoptString(unix.SOL_SOCKET, unix.SO_BINDTODEVICE, ni.Name)
+		}
+		if err != nil {
+			_ = b.Close()
+			return fmt.Errorf("devmem: bind the socket to ifindex %d: %w", ifi, err)
+		}
+	}
+	if err := c.sock.SetsockoptInt(unix.SOL_SOCKET, unix.SO_ZEROCOPY, 1); err != nil {
+		_ = b.Close()
+		return fmt.Errorf("devmem: SO_ZEROCOPY: %w", err)
+	}
+	t.bind, t.id = b, b.ID()
+	return nil
+}
+
+// shutdown stops the transmit side; cleanup frees it once nothing runs.
+func (t *txState) shutdown() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+}
+
+func (t *txState) cleanup() {
+	// The kernel keeps the binding, and the dma-buf, alive while packets
+	// that use it are in flight.
+	_ = t.bind.Close()
+	_ = t.buf.close()
+	t.mu.Lock()
+	t.pend, t.head, t.npend, t.nregs = nil, 0, 0, 0
+	t.mu.Unlock()
+}
+
+func (c *conn) txOrErr(op string) (*txState, error) {
+	if c == nil {
+		return nil, net.ErrClosed
+	}
+	if c.tx == nil {
+		return nil, c.opErr(op, ErrNoBuffer)
+	}
+	return c.tx, nil
+}
+
+func (c *conn) alloc(ctx context.Context, size int) (pagepool.Region, error) {
+	t, err := c.txOrErr(opSend)
+	if err != nil {
+		return pagepool.Region{}, err
+	}
+	if size <= 0 {
+		return pagepool.Region{}, c.opErr(opSend, fmt.Errorf("devmem: Alloc of %d bytes: %w", size, pagepool.ErrZeroSize))
+	}
+	if !c.enter() {
+		return pagepool.Region{}, c.opErr(opSend, net.ErrClosed)
+	}
+	defer c.exit()
+	for {
+		t.reapNow()
+		r, err := t.alloc.Alloc(uint64(size), 0)
+		if err == nil {
+			return r, nil
+		}
+		if !errors.Is(err, pagepool.ErrNoSpace) || t.pending() == 0 {
+			return r, c.opErr(opSend, err)
+		}
+		if err := t.waitProgress(ctx); err != nil {
+			return r, c.opErr(opSend, err)
+		}
+	}
+}
+
+func (c *conn) regionBytes(r pagepool.Region) []byte {
+	if c == nil || c.tx == nil {
+		return nil
+	}
+	mem := c.tx.buf.mem
+	if mem == nil || r.Len == 0 || r.Offset > uint64(len(mem)) || r.Len > uint64(len(mem))-r.Offset {
+		return nil
+	}
+	if c.mode == ModeDevmem {
+		_ = c.tx.buf.sync(uapi.DMA_BUF_SYNC_WRITE | uapi.DMA_BUF_SYNC_START)
+	}
+	return mem[r.Offset : r.Offset+r.Len : r.Offset+r.Len]
+}
+
+func (c *conn) freeRegion(r pagepool.Region) error {
+	t, err := c.txOrErr(opSend)
+	if err != nil {
+		return err
+	}
+	return c.opErr(opSend, t.alloc.Free(r))
+}
+
+func (c *conn) send(ctx context.Context, rs []pagepool.Region, n int) (int, error) {
+	t, err := c.txOrErr(opSend)
+	if err != nil {
+		return 0, err
+	}
+	var total uint64
+	for _, r := range rs {
+		if r.Len == 0 || r.Offset > t.buf.size || r.Len > t.buf.size-r.Offset {
+			return 0, c.opErr(opSend, fmt.Errorf("devmem: Send: region %v is not in the %d-byte send buffer: %w", r, t.buf.size, pagepool.ErrForeignRegion))
+		}
+		total += r.Len
+	}
+	if n <= 0 || uint64(n) > total {
+		return 0, c.opErr(opSend, fmt.Errorf("devmem: Send of %d bytes from regions of %d bytes", n, total))
+	}
+	if !c.enter() {
+		return 0, c.opErr(opSend, net.ErrClosed)
+	}
+	defer c.exit()
+	t.smu.Lock()
+	defer t.smu.Unlock()
+	var sent int
+	if c.mode == ModeCopy {
+		sent, err = t.sendCopy(ctx, rs, n)
+	} else {
+		sent, err = t.sendDevmem(ctx, rs, n)
+	}
+	if sent > 0 {
+		t.sends.Add(1)
+		t.sentB.Add(uint64(sent))
+	}
+	return sent, c.opErr(opSend, err)
+}
+
+// sendCopy writes the bytes from the mapping; they are copied into the
+// socket, so the regions are free at once.
+func (t *txState) sendCopy(ctx context.Context, rs []pagepool.Region, n int) (int, error) {
+	mem := t.buf.mem
+	sent := 0
+	var err error
+	for _, r := range rs {
+		b := mem[r.Offset : r.Offset+min(r.Len, uint64(n-sent))]
+		for len(b) > 0 && err == nil {
+			t.wbuf = b
+			err = t.c.rawIO(ctx, true, t.wfn)
+			t.wbuf = nil
+			if err == nil && t.serr != 0 {
+				err = os.NewSyscallError("write", t.serr)
+			}
+			if err == nil {
+				sent += t.sn
+				b = b[t.sn:]
+			}
+		}
+		if err != nil || sent == n {
+			break
+		}
+	}
+	for _, r := range rs {
+		_ = t.alloc.Free(r)
+	}
+	t.compl.Add(1)
+	t.completed.Add(1)
+	return sent, err
+}
+
+// writeOnce is the write of the copy path for the poller.
+func (t *txState) writeOnce(fd uintptr) bool {
+	for {
+		n, err := unix.Write(int(fd), t.wbuf)
+		switch err {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		t.sn, t.serr = max(n, 0), 0
+		if err != nil {
+			t.serr = err.(syscall.Errno)
+		}
+		return true
+	}
+}
+
+// sendDevmem sends with sendmsg(MSG_ZEROCOPY), iovecs of dma-buf offsets
+// and the SCM_DEVMEM_DMABUF control message, and queues the regions until
+// their completions arrive.
+func (t *txState) sendDevmem(ctx context.Context, rs []pagepool.Region, n int) (int, error) {
+	// The CPU (if it wrote the regions) is done with them.
+	_ = t.buf.sync(uapi.DMA_BUF_SYNC_WRITE | uapi.DMA_BUF_SYNC_END)
+	t.siov = t.siov[:0]
+	left := uint64(n)
+	for _, r := range rs {
+		if left == 0 {
+			break
+		}
+		k := min(r.Len, left)
+		t.siov = append(t.siov, rawIovec{Base: uintptr(r.Offset), Len: uintptr(k)})
+		left -= k
+	}
+	t.sctl = cmsg.AppendTX(t.sctl[:0], t.id)
+	t.smsg.Control = &t.sctl[0]
+	t.smsg.SetControllen(len(t.sctl))
+
+	t.mu.Lock()
+	first := t.seq
+	t.mu.Unlock()
+	var (
+		calls uint32
+		sent  int
+		err   error
+		iov   = t.siov
+	)
+	for sent < n {
+		t.smsg.Iov = (*unix.Iovec)(unsafe.Pointer(&iov[0]))
+		t.smsg.SetIovlen(min(len(iov), maxIov))
+		err = t.c.rawIO(ctx, true, t.sfn)
+		if err == nil && t.serr != 0 {
+			err = os.NewSyscallError("sendmsg", t.serr)
+		}
+		if err != nil {
+			break
+		}
+		calls++
+		t.mu.Lock()
+		t.seq++
+		t.mu.Unlock()
+		t.calls.Add(1)
+		sent += t.sn
+		// Skip what went out.
+		k := uintptr(t.sn)
+		for k > 0 && len(iov) > 0 {
+			if iov[0].Len <= k {
+				k -= iov[0].Len
+				iov = iov[1:]
+				continue
+			}
+			iov[0].Base += k
+			iov[0].Len -= k
+			k = 0
+		}
+	}
+	t.smsg.Iov = nil
+	if calls == 0 {
+		for _, r := range rs {
+			_ = t.alloc.Free(r)
+		}
+		return 0, err
+	}
+	p := txPend{first: first, calls: calls, left: calls, r0: rs[0]}
+	if len(rs) > 1 {
+		p.rs = append([]pagepool.Region(nil), rs[1:]...)
+	}
+	t.mu.Lock()
+	t.pend = append(t.pend, p)
+	t.npend += uint64(calls)
+	t.nregs += uint64(len(rs))
+	t.mu.Unlock()
+	// Completions may have come in before the regions were queued.
+	t.reapNow()
+	return sent, err
+}
+
+// sendOnce is the sendmsg for the poller; it also drains completions, so
+// that a send blocked on ENOBUFS (too many notifications pending) wakes up.
+func (t *txState) sendOnce(fd uintptr) bool {
+	t.reap(fd)
+	for {
+		n, _, e := unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&t.smsg)), unix.MSG_ZEROCOPY|unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		case unix.ENOBUFS:
+			if t.pending() > 0 {
+				return false
+			}
+		}
+		t.sn, t.serr = int(n), e
+		return true
+	}
+}
+
+func (t *txState) pending() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.npend
+}
+
+// reapNow drains the error queue without waiting.
+func (t *txState) reapNow() {
+	_ = t.c.rc.Control(func(fd uintptr) { t.reap(fd) })
+}
+
+// reap reads every message on the error queue and applies the
+// completions; it reports whether it read any.
+func (t *txState) reap(fd uintptr) bool {
+	t.emu.Lock()
+	defer t.emu.Unlock()
+	got := false
+	for {
+		t.emsg.Control = &t.ectl[0]
+		t.emsg.SetControllen(len(t.ectl))
+		t.emsg.Iov = nil
+		t.emsg.SetIovlen(0)
+		t.emsg.Flags = 0
+		_, _, e := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&t.emsg)), unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return got
+		}
+		got = true
+		var err error
+		t.ecomp, err = cmsg.AppendCompletions(t.ecomp[:0], t.ectl[:t.emsg.Controllen])
+		for _, cp := range t.ecomp {
+			t.complete(cp)
+		}
+		if err != nil && !errors.Is(err, cmsg.ErrNoCompletion) {
+			t.mu.Lock()
+			if t.qerr == nil {
+				t.qerr = err
+			}
+			t.mu.Unlock()
+		}
+	}
+}
+
+// complete frees the regions whose sendmsg calls cp covers.
+func (t *txState) complete(cp cmsg.Completion) {
+	t.compl.Add(1)
+	t.completed.Add(uint64(cp.Len()))
+	if cp.Copied {
+		t.copied.Add(uint64(cp.Len()))
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	L := cp.Len()
+	for i := t.head; i < len(t.pend); i++ {
+		p := &t.pend[i]
+		if p.left == 0 {
+			continue
+		}
+		var overlap uint32
+		if d := p.first - cp.Lo; d < L {
+			// p starts inside cp.
+			overlap = min(p.calls, L-d)
+		} else if d2 := cp.Lo - p.first; d2 < p.calls {
+			// cp starts inside p.
+			overlap = min(p.calls-d2, L)
+		} else if int32(d) > 0 {
+			// p starts after cp: so do the ones after it.
+			break
+		}
+		if overlap == 0 {
+			continue
+		}
+		overlap = min(overlap, p.left)
+		p.left -= overlap
+		t.npend -= uint64(overlap)
+		if p.left == 0 {
+			_ = t.alloc.Free(p.r0)
+			for _, r := range p.rs {
+				_ = t.alloc.Free(r)
+			}
+			t.nregs -= uint64(1 + len(p.rs))
+			p.rs = nil
+		}
+	}
+	for t.head < len(t.pend) && t.pend[t.head].left == 0 {
+		t.head++
+	}
+	if t.head == len(t.pend) {
+		t.pend, t.head = t.pend[:0], 0
+	} else if t.head > 64 && t.head > len(t.pend)/2 {
+		k := copy(t.pend, t.pend[t.head:])
+		clear(t.pend[k:])
+		t.pend, t.head = t.pend[:k], 0
+	}
+}
+
+// waitProgress waits until a completion arrives (or nothing is pending).
+func (t *txState) waitProgress(ctx context.Context) error {
+	return t.c.rawIO(ctx, true, func(fd uintptr) bool {
+		return t.reap(fd) || t.pending() == 0
+	})
+}
+
+func (c *conn) flush(ctx context.Context) error {
+	t, err := c.txOrErr(opFlush)
+	if err != nil {
+		return err
+	}
+	if !c.enter() {
+		return c.opErr(opFlush, net.ErrClosed)
+	}
+	defer c.exit()
+	for {
+		t.reapNow()
+		t.mu.Lock()
+		n, qerr := t.npend, t.qerr
+		t.qerr = nil
+		t.mu.Unlock()
+		if qerr != nil {
+			return c.opErr(opFlush, qerr)
+		}
+		if n == 0 {
+			return nil
+		}
+		if err := t.waitProgress(ctx); err != nil {
+			return c.opErr(opFlush, err)
+		}
+	}
+}
+
+func (t *txState) addStats(st *ConnStats) {
+	st.Sends = t.sends.Load()
+	st.SentBytes = t.sentB.Load()
+	st.SendCalls = t.calls.Load()
+	st.TXCompletions = t.compl.Load()
+	st.TXCompleted = t.completed.Load()
+	st.TXCopied = t.copied.Load()
+	t.mu.Lock()
+	st.TXPending, st.TXPendingRegs = t.npend, t.nregs
+	t.mu.Unlock()
+}
