@@ -52,6 +52,9 @@ func (c *client) bindTX(ifindex int, dmabuf syscall.Conn) (*Binding, error) {
 // bind runs bind-rx or bind-tx on a new socket that the returned binding
 // will own. extra adds the command's attributes besides ifindex and fd.
 func (c *client) bind(cmd Command, ifindex int, dmabuf syscall.Conn, extra func(*netlink.AttributeEncoder)) (uint32, *genetlink.Conn, error) {
+	if c.closed.Load() {
+		return 0, nil, errClosed
+	}
 	if dmabuf == nil {
 		return 0, nil, &Error{Op: cmd.String(), Ifindex: ifindex, Err: unix.EBADF, Offset: -1, Attr: "fd",
 			Hint: "the dma-buf is nil: pass the dma-buf, e.g. an *os.File"}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -164,8 +165,19 @@ func since(cmd Command) string {
 	return ""
 }
 
+// errClosed is returned by the methods of a closed Client.
+var errClosed = fmt.Errorf("netdev: client is closed: %w", net.ErrClosed)
+
+// run is execute on the client's own socket.
+func (c *client) run(cmd Command, flags netlink.HeaderFlags, ifindex int, encode func(*netlink.AttributeEncoder)) ([]genetlink.Message, error) {
+	if c.closed.Load() {
+		return nil, errClosed
+	}
+	return execute(c.conn, c.fam, cmd, flags, ifindex, encode)
+}
+
 func (c *client) do(cmd Command, ifindex int, encode func(*netlink.AttributeEncoder)) (genetlink.Message, error) {
-	msgs, err := execute(c.conn, c.fam, cmd, 0, ifindex, encode)
+	msgs, err := c.run(cmd, 0, ifindex, encode)
 	if err != nil {
 		return genetlink.Message{}, err
 	}
@@ -177,7 +189,7 @@ func (c *client) do(cmd Command, ifindex int, encode func(*netlink.AttributeEnco
 }
 
 func (c *client) dump(cmd Command, ifindex int, encode func(*netlink.AttributeEncoder)) ([]genetlink.Message, error) {
-	return execute(c.conn, c.fam, cmd, netlink.Dump, ifindex, encode)
+	return c.run(cmd, netlink.Dump, ifindex, encode)
 }
 
 // parseAll decodes every reply of a dump.
@@ -283,7 +295,7 @@ func (c *client) napi(id uint32) (*NAPI, error) {
 		ae.Uint32(uapi.NETDEV_A_NAPI_ID, id)
 	})
 	if err != nil {
-		return nil, err
+		return nil, hintNotExist(err, "no NAPI instance "+strconv.FormatUint(uint64(id), 10)+" in this network namespace, or its device is down: list them with NAPIs")
 	}
 	return parseNAPI(m.Data)
 }
@@ -318,7 +330,7 @@ func (c *client) setNAPI(id uint32, cfg NAPIConfig) error {
 	if t := cfg.Threaded; t != nil && *t > NAPIThreadedBusyPoll {
 		return badArg(CmdNAPISet, 0, "threaded", "threaded must be disabled, enabled or busy-poll")
 	}
-	_, err := execute(c.conn, c.fam, CmdNAPISet, netlink.Acknowledge, 0, func(ae *netlink.AttributeEncoder) {
+	_, err := c.run(CmdNAPISet, netlink.Acknowledge, 0, func(ae *netlink.AttributeEncoder) {
 		ae.Uint32(uapi.NETDEV_A_NAPI_ID, id)
 		if v := cfg.DeferHardIRQs; v != nil {
 			ae.Uint32(uapi.NETDEV_A_NAPI_DEFER_HARD_IRQS, *v)
@@ -333,6 +345,16 @@ func (c *client) setNAPI(id uint32, cfg NAPIConfig) error {
 			ae.Uint32(uapi.NETDEV_A_NAPI_THREADED, uint32(*v))
 		}
 	})
+	return hintNotExist(err, "no NAPI instance "+strconv.FormatUint(uint64(id), 10)+" in this network namespace: list them with NAPIs")
+}
+
+// hintNotExist sets hint on an *Error matching os.ErrNotExist that has
+// none; it returns err.
+func hintNotExist(err error, hint string) error {
+	var e *Error
+	if errors.As(err, &e) && e.Hint == "" && errors.Is(e, os.ErrNotExist) {
+		e.Hint = hint
+	}
 	return err
 }
 
@@ -351,7 +373,7 @@ func (c *client) pagePool(id uint32) (*PagePool, error) {
 		putUint(ae, uapi.NETDEV_A_PAGE_POOL_ID, uint64(id))
 	})
 	if err != nil {
-		return nil, err
+		return nil, hintNotExist(err, "no page pool "+strconv.FormatUint(uint64(id), 10)+" in this network namespace: list them with PagePools")
 	}
 	return parsePagePool(m.Data)
 }
@@ -382,7 +404,7 @@ func (c *client) pagePoolStats(id uint32) (*PagePoolStats, error) {
 		})
 	})
 	if err != nil {
-		return nil, err
+		return nil, hintNotExist(err, "no page pool "+strconv.FormatUint(uint64(id), 10)+" in this network namespace: list them with PagePools")
 	}
 	return parsePagePoolStats(m.Data)
 }

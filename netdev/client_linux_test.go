@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -898,5 +899,53 @@ func TestSubscriptionFake(t *testing.T) {
 	}
 	if got, want := want[1].Type.String(), "page-pool-del-ntf"; got != want {
 		t.Errorf("EventType.String() = %q, want %q", got, want)
+	}
+}
+
+// TestClientClosed: a closed Client refuses requests, binds and
+// subscriptions with net.ErrClosed, and sends nothing.
+func TestClientClosed(t *testing.T) {
+	c := ndFakeClient(t, ndAllCommands, func(req ndRequest, nreq netlink.Message) ([]netlink.Message, error) {
+		t.Errorf("unexpected request %v", req.cmd)
+		return nil, nil
+	})
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pipe := ndPipeFile(t)
+	for name, call := range map[string]func() error{
+		"Devs":      func() error { _, err := c.Devs(); return err },
+		"Queue":     func() error { _, err := c.Queue(1, 0, QueueTypeRX); return err },
+		"SetNAPI":   func() error { return c.SetNAPI(1, NAPIConfig{}) },
+		"BindRX":    func() error { _, err := c.BindRX(1, pipe, []uint32{0}); return err },
+		"BindTX":    func() error { _, err := c.BindTX(1, pipe); return err },
+		"Subscribe": func() error { _, err := c.Subscribe(); return err },
+	} {
+		if err := call(); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("%s after Close: %v, want net.ErrClosed", name, err)
+		}
+	}
+}
+
+// TestNotExistHints: ENOENT answers about NAPI instances and page pools
+// name the missing object.
+func TestNotExistHints(t *testing.T) {
+	c := ndFakeClient(t, ndAllCommands, func(req ndRequest, nreq netlink.Message) ([]netlink.Message, error) {
+		return ndKernelError(nreq, unix.ENOENT, "", -1), nil
+	})
+	for name, tc := range map[string]struct {
+		call func() error
+		hint string
+	}{
+		"NAPI":          {func() error { _, err := c.NAPI(8200); return err }, "no NAPI instance 8200"},
+		"SetNAPI":       {func() error { return c.SetNAPI(8200, NAPIConfig{}) }, "no NAPI instance 8200"},
+		"PagePool":      {func() error { _, err := c.PagePool(9); return err }, "no page pool 9"},
+		"PagePoolStats": {func() error { _, err := c.PagePoolStats(9); return err }, "no page pool 9"},
+	} {
+		err := tc.call()
+		var e *Error
+		if !errors.Is(err, os.ErrNotExist) || !errors.As(err, &e) || !strings.Contains(e.Hint, tc.hint) {
+			t.Errorf("%s: %v: want os.ErrNotExist with a hint containing %q", name, err, tc.hint)
+		}
 	}
 }

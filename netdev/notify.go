@@ -124,11 +124,11 @@ type Subscription struct {
 	deadlineSet bool // a read deadline may be set on conn
 }
 
-// Subscribe opens a socket that joins the given multicast groups (all of
-// them when none are given) and returns the subscription, which the caller
-// must Close. Only events that happen after Subscribe returns are
-// delivered. A group the kernel lacks gives an error matching
-// ErrNotSupported.
+// Subscribe opens a socket that joins the given multicast groups (every
+// group the kernel has when none are given) and returns the subscription,
+// which the caller must Close. Only events that happen after Subscribe
+// returns are delivered. Asking for a group the kernel lacks gives an
+// error matching ErrNotSupported.
 func (c *Client) Subscribe(groups ...Group) (*Subscription, error) {
 	return c.c.subscribe(groups)
 }

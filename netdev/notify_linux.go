@@ -8,8 +8,16 @@ import (
 )
 
 func (c *client) subscribe(groups []Group) (s *Subscription, err error) {
+	if c.closed.Load() {
+		return nil, errClosed
+	}
 	if len(groups) == 0 {
-		groups = []Group{GroupMgmt, GroupPagePool}
+		// Every group the kernel has: page-pool needs CONFIG_PAGE_POOL.
+		for _, g := range []Group{GroupMgmt, GroupPagePool} {
+			if _, ok := c.fam.groups[g.String()]; ok {
+				groups = append(groups, g)
+			}
+		}
 	}
 	ids := make([]uint32, 0, len(groups))
 	for _, g := range groups {
