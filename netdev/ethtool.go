@@ -155,7 +155,7 @@ type Rings struct {
 	// it stay in the header buffer. Devmem needs 0. Valid only when
 	// HDSThreshSupported.
 	HDSThresh    uint32
-	HDSThreshMax uint32
+	HDSThreshMax uint32 // the largest hds-thresh the driver accepts
 	// HDSThreshSupported reports whether the driver exposes (and accepts)
 	// hds-thresh. Requires Linux 6.14 or later.
 	HDSThreshSupported bool
@@ -164,17 +164,17 @@ type Rings struct {
 // RingsUpdate names the ring parameters to change; only non-nil fields are
 // sent.
 type RingsUpdate struct {
-	RX           *uint32
-	RXBufLen     *uint32
-	TCPDataSplit *TCPDataSplit
-	HDSThresh    *uint32
+	RX           *uint32       // RX ring size ("ethtool -G dev rx N")
+	RXBufLen     *uint32       // RX buffer length ("rx-buf-len N")
+	TCPDataSplit *TCPDataSplit // header split ("tcp-data-split on|off|auto")
+	HDSThresh    *uint32       // header-data-split threshold ("hds-thresh N")
 }
 
 // Channels holds a device's channel counts. The RX queues a devmem binding
 // can use are RX + Combined (the kernel's real_num_rx_queues).
 type Channels struct {
-	RX, TX, Other, Combined             uint32
-	MaxRX, MaxTX, MaxOther, MaxCombined uint32
+	RX, TX, Other, Combined             uint32 // current counts
+	MaxRX, MaxTX, MaxOther, MaxCombined uint32 // the driver's maximums
 }
 
 // RXQueues returns the number of RX queues: RX + Combined.
@@ -183,7 +183,7 @@ func (c Channels) RXQueues() uint32 { return c.RX + c.Combined }
 // ChannelsUpdate names the channel counts to change; only non-nil fields
 // are sent.
 type ChannelsUpdate struct {
-	RX, TX, Other, Combined *uint32
+	RX, TX, Other, Combined *uint32 // "ethtool -L dev rx|tx|other|combined N"
 }
 
 // RSS is the default RSS context of a device.

@@ -107,7 +107,7 @@ func (f FlowSpec) command(dev string, withSrc bool) string {
 
 // FlowRule is an n-tuple rule installed in a device's rule table.
 type FlowRule struct {
-	Flow FlowSpec
+	Flow FlowSpec // the flow as requested
 	// Location is the rule's slot in the device's table ("ethtool -N dev
 	// delete <Location>").
 	Location uint32

@@ -120,11 +120,11 @@ func (s State) String() string {
 
 // Condition is the result of one precondition check.
 type Condition struct {
-	Check Check
+	Check Check // which precondition
 	// Queue is the RX queue checked, or -1 for a device-wide condition
 	// (which then applies to every requested queue).
 	Queue int
-	State State
+	State State // outcome
 	// Detail says what was found, e.g. "tcp-data-split is off".
 	Detail string
 	// Hint says how to fix it by hand (usually the ethtool or ip command),
@@ -152,9 +152,11 @@ func (c Condition) String() string {
 
 // PreflightReport lists every precondition [Preflight] checked.
 type PreflightReport struct {
-	Ifindex int
+	Ifindex int // the device checked
 	// Name is the device's name at the time of the check.
-	Name       string
+	Name string
+	// Conditions lists the device-wide conditions (Queue -1) first, then
+	// each requested queue's, in SetupConfig.Queues order.
 	Conditions []Condition
 }
 
@@ -188,7 +190,7 @@ func (r *PreflightReport) String() string {
 // kernel errors of the failed conditions (e.g. ErrNotSupported from a
 // driver without ring parameters).
 type PreflightError struct {
-	Report *PreflightReport
+	Report *PreflightReport // the full report; Report.Failed() is what blocked
 }
 
 // Error lists the failed conditions.

@@ -65,8 +65,8 @@ var setupStateCmp = cmp.AllowUnexported(setupLink{}, setupQueue{})
 
 func TestIntegrationEthtoolVeth(t *testing.T) {
 	setupNetNS(t)
+	ifindex := setupVeth(t, "dmv0", 4) // also starts the runtime's poller (its fds)
 	fds := setupFDs(t)
-	ifindex := setupVeth(t, "dmv0", 4)
 
 	c, err := NewEthtool()
 	if err != nil {
