@@ -40,11 +40,11 @@ func cpuNanos() int64 {
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
-// benchLedger records and releases frags of 4 KiB, 16 per "recvmsg", with
+// benchLedger records and releases frags of 4 KiB, perRead per "recvmsg", with
 // tokens handed out the way the kernel does (lowest free: here a ring far
 // larger than what is outstanding). It reports ns per frag and system calls
 // per GiB.
-func benchLedger(b *testing.B, l *Ledger, calls func() uint64) {
+func benchLedger(b *testing.B, l *Ledger, perRead int, calls func() uint64) {
 	const ring = 1 << 15
 	all := make([]cmsg.Frag, ring)
 	for i := range all {
@@ -56,8 +56,8 @@ func benchLedger(b *testing.B, l *Ledger, calls func() uint64) {
 	cpu := cpuNanos()
 	i := 0
 	for b.Loop() {
-		fs := all[i : i+benchSkbFrags]
-		if i += benchSkbFrags; i == ring {
+		fs := all[i : i+perRead]
+		if i += perRead; i == ring {
 			i = 0
 		}
 		if err := l.Record(fs); err != nil {
@@ -68,7 +68,7 @@ func benchLedger(b *testing.B, l *Ledger, calls func() uint64) {
 	b.StopTimer()
 	cpu = cpuNanos() - cpu
 	_ = l.Flush()
-	frags := float64(b.N) * benchSkbFrags
+	frags := float64(b.N) * float64(perRead)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/frags, "ns/frag")
 	b.ReportMetric(float64(cpu)/frags, "cpu-ns/frag")
 	b.ReportMetric(float64(calls())/(frags*benchFragSize/gib), "syscalls/GiB")
@@ -76,22 +76,24 @@ func benchLedger(b *testing.B, l *Ledger, calls func() uint64) {
 
 func BenchmarkLedgerRecordRelease(b *testing.B) {
 	for _, pol := range []struct {
-		name string
-		p    ReleasePolicy
+		name    string
+		p       ReleasePolicy
+		perRead int
 	}{
-		{"batch=1024", ReleasePolicy{BatchFrags: 1024}},
-		{"immediate", ReleasePolicy{}},
+		{"batch=1024/read=16", ReleasePolicy{BatchFrags: 1024}, benchSkbFrags},
+		{"batch=1024/read=128", ReleasePolicy{BatchFrags: 1024}, 128},
+		{"immediate/read=16", ReleasePolicy{}, benchSkbFrags},
 	} {
 		b.Run("kernel=stub/"+pol.name, func(b *testing.B) {
 			k := &stubKernel{}
 			l := newLedger(k, &LedgerOptions{Policy: pol.p, InitialTokens: 1 << 15})
-			benchLedger(b, l, func() uint64 { return uint64(k.calls) })
+			benchLedger(b, l, pol.perRead, func() uint64 { return uint64(k.calls) })
 			if st := l.Stats(); st.Freed != st.Recorded {
 				b.Fatalf("stats %+v", st)
 			}
 		})
 	}
-	b.Run("kernel=loopback/batch=1024", func(b *testing.B) {
+	b.Run("kernel=loopback/batch=1024/read=16", func(b *testing.B) {
 		c := loopbackTCP(b)
 		rc, err := c.SyscallConn()
 		if err != nil {
@@ -104,7 +106,7 @@ func BenchmarkLedgerRecordRelease(b *testing.B) {
 		if _, err := mustKernel(b, rc).dontneed([]uapi.DmabufToken{{TokenStart: 1, TokenCount: 1}}); err != nil {
 			b.Skipf("no SO_DEVMEM_DONTNEED: %v", err)
 		}
-		benchLedger(b, l, func() uint64 { return l.Stats().Calls })
+		benchLedger(b, l, benchSkbFrags, func() uint64 { return l.Stats().Calls })
 	})
 }
 

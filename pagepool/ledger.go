@@ -304,12 +304,20 @@ func (l *Ledger) Record(frags []cmsg.Frag) error {
 		bad            int
 		first          error
 	)
+	ents := l.ents
 	for i := range frags {
 		f := &frags[i]
 		if f.Kind != cmsg.DMABuf {
 			continue
 		}
 		t := f.Token
+		if int(t) < len(ents) && t != 0 && ents[t].st == stFree {
+			// The hot path.
+			ents[t] = entry{off: f.Offset, size: f.Size, id: f.DMABufID, st: stRecorded}
+			nf++
+			nb += uint64(f.Size)
+			continue
+		}
 		if t == 0 || t > MaxToken {
 			bad++
 			if first == nil {
@@ -319,8 +327,9 @@ func (l *Ledger) Record(frags []cmsg.Frag) error {
 		}
 		if int(t) >= len(l.ents) {
 			l.grow(t)
+			ents = l.ents
 		}
-		e := &l.ents[t]
+		e := &ents[t]
 		if e.st != stFree {
 			w, b := t>>6, uint64(1)<<(t&63)
 			if e.st != stPending || int(w) >= len(l.work) || l.work[w]&b == 0 || l.pend[w]&b != 0 {
@@ -614,6 +623,7 @@ func (l *Ledger) flushLocked() error {
 	// ones not submitted go back to the queue.
 	l.mu.Lock()
 	var df, db uint64
+	ents, pend := l.ents, l.pend
 	for wi := lo; wi < hi; wi++ {
 		word := w[wi]
 		w[wi] = 0
@@ -621,12 +631,12 @@ func (l *Ledger) flushLocked() error {
 			b := uint(bits.TrailingZeros64(word))
 			word &= word - 1
 			t := wi<<6 | uint32(b)
-			e := &l.ents[t]
-			if e.st != stPending || l.pend[wi]&(1<<b) != 0 {
+			e := &ents[t]
+			if e.st != stPending || pend[wi]&(1<<b) != 0 {
 				continue // handed out again and recorded meanwhile
 			}
 			if fs.err != nil && t >= fs.cut {
-				l.pend[wi] |= 1 << b
+				pend[wi] |= 1 << b
 				l.plo = min(l.plo, wi)
 				l.phi = max(l.phi, wi+1)
 				l.pendF++
