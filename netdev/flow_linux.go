@@ -25,6 +25,82 @@ type ethtoolIoctler interface {
 	ifname(ifindex int) string
 }
 
+// RSS through SIOCETHTOOL, for kernels without ETHTOOL_MSG_RSS_SET/GET.
+
+// rxfhIndir reads the indirection table with ETHTOOL_GRXFHINDIR.
+func rxfhIndir(e ethtoolIoctler, ifindex int) ([]uint32, error) {
+	size, err := rxfhIndirSize(e, ifindex)
+	if err != nil {
+		return nil, err
+	}
+	b := ioctlBuf(uapi.SizeofEthtoolRxfhIndir + 4*int(size))
+	h := (*uapi.EthtoolRxfhIndir)(unsafe.Pointer(&b[0]))
+	h.Cmd = unix.ETHTOOL_GRXFHINDIR
+	h.Size = size
+	if err := e.ethtoolIoctl(ifindex, b); err != nil {
+		err = wrapError("GRXFHINDIR", ifindex, err)
+		return nil, setHint(err, ethtoolHint(err, "ethtool -x "+e.ifname(ifindex)))
+	}
+	if h.Size != size {
+		return nil, fmt.Errorf("netdev: GRXFHINDIR ifindex %d: table size changed from %d to %d", ifindex, size, h.Size)
+	}
+	indir := make([]uint32, size)
+	for i := range indir {
+		indir[i] = binary.NativeEndian.Uint32(b[uapi.SizeofEthtoolRxfhIndir+4*i:])
+	}
+	return indir, nil
+}
+
+// rxfhIndirSize asks for the table size (GRXFHINDIR with size 0).
+func rxfhIndirSize(e ethtoolIoctler, ifindex int) (uint32, error) {
+	b := ioctlBuf(uapi.SizeofEthtoolRxfhIndir)
+	h := (*uapi.EthtoolRxfhIndir)(unsafe.Pointer(&b[0]))
+	h.Cmd = unix.ETHTOOL_GRXFHINDIR
+	if err := e.ethtoolIoctl(ifindex, b); err != nil {
+		err = wrapError("GRXFHINDIR", ifindex, err)
+		return 0, setHint(err, ethtoolHint(err, "ethtool -x "+e.ifname(ifindex)))
+	}
+	return h.Size, nil
+}
+
+// setRxfhIndir writes the table with ETHTOOL_SRXFHINDIR, which takes the
+// full device size (or 0 to reset): indir is repeated to that size, as
+// ETHTOOL_MSG_RSS_SET does in the kernel.
+func setRxfhIndir(e ethtoolIoctler, ifindex int, indir []uint32) error {
+	var size uint32
+	if len(indir) > 0 {
+		var err error
+		size, err = rxfhIndirSize(e, ifindex)
+		if err != nil {
+			return err
+		}
+		if size == 0 || int(size)%len(indir) != 0 {
+			return &Error{Op: "SRXFHINDIR", Ifindex: ifindex, Err: unix.EINVAL, Offset: -1,
+				Message: fmt.Sprintf("table of %d entries does not divide the device's %d", len(indir), size)}
+		}
+	}
+	b := ioctlBuf(uapi.SizeofEthtoolRxfhIndir + 4*int(size))
+	h := (*uapi.EthtoolRxfhIndir)(unsafe.Pointer(&b[0]))
+	h.Cmd = unix.ETHTOOL_SRXFHINDIR
+	h.Size = size
+	for i := 0; i < int(size); i++ {
+		binary.NativeEndian.PutUint32(b[uapi.SizeofEthtoolRxfhIndir+4*i:], indir[i%len(indir)])
+	}
+	return wrapError("SRXFHINDIR", ifindex, e.ethtoolIoctl(ifindex, b))
+}
+
+// rxRings returns the RX ring count RSS spreads over (ETHTOOL_GRXRINGS).
+func rxRings(e ethtoolIoctler, ifindex int) (uint32, error) {
+	b := ioctlBuf(uapi.SizeofEthtoolRxnfc)
+	n := (*uapi.EthtoolRxnfc)(unsafe.Pointer(&b[0]))
+	n.Cmd = unix.ETHTOOL_GRXRINGS
+	if err := e.ethtoolIoctl(ifindex, b); err != nil {
+		err = wrapError("GRXRINGS", ifindex, err)
+		return 0, setHint(err, ethtoolHint(err, "ethtool -x "+e.ifname(ifindex)))
+	}
+	return uint32(n.Data), nil
+}
+
 // errRxnfc386 reports the one architecture whose struct ethtool_rxnfc
 // layout (u64 aligned to 4) differs from uapi.EthtoolRxnfc.
 func errRxnfc386(op string, ifindex int) error {

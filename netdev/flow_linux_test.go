@@ -359,3 +359,93 @@ func TestFreeSlot(t *testing.T) {
 		}
 	}
 }
+
+// fakeRSSKernel emulates ETHTOOL_GRXFHINDIR/SRXFHINDIR (struct
+// ethtool_rxfh_indir: cmd @0, size @4, ring_index[] @8) and
+// ETHTOOL_GRXRINGS (data @8) as net/ethtool/ioctl.c implements them.
+type fakeRSSKernel struct {
+	table    []uint32
+	rings    uint32
+	requests []uint32
+}
+
+func (k *fakeRSSKernel) ifname(int) string { return "eth9" }
+
+func (k *fakeRSSKernel) ethtoolIoctl(_ int, b []byte) error {
+	le := binary.LittleEndian
+	cmd := le.Uint32(b)
+	k.requests = append(k.requests, cmd)
+	switch cmd {
+	case unix.ETHTOOL_GRXRINGS:
+		le.PutUint64(b[refData:], uint64(k.rings))
+	case unix.ETHTOOL_GRXFHINDIR:
+		size := le.Uint32(b[4:])
+		le.PutUint32(b[4:], uint32(len(k.table)))
+		if size == 0 {
+			return nil
+		}
+		if int(size) < len(k.table) {
+			return unix.EINVAL
+		}
+		for i, q := range k.table {
+			le.PutUint32(b[8+4*i:], q)
+		}
+	case unix.ETHTOOL_SRXFHINDIR:
+		size := le.Uint32(b[4:])
+		if size != 0 && int(size) != len(k.table) {
+			return unix.EINVAL
+		}
+		next := make([]uint32, len(k.table))
+		for i := range next {
+			if size == 0 {
+				next[i] = uint32(i) % k.rings
+				continue
+			}
+			next[i] = le.Uint32(b[8+4*i:])
+			if next[i] >= k.rings {
+				return unix.EINVAL
+			}
+		}
+		k.table = next
+	default:
+		return unix.EOPNOTSUPP
+	}
+	return nil
+}
+
+func TestRxfhIndirIoctl(t *testing.T) {
+	ethtoolSkipBigEndian(t)
+	k := &fakeRSSKernel{table: []uint32{0, 1, 2, 3, 0, 1, 2, 3}, rings: 4}
+	if n, err := rxRings(k, 2); err != nil || n != 4 {
+		t.Errorf("rxRings = %d, %v; want 4", n, err)
+	}
+	got, err := rxfhIndir(k, 2)
+	if err != nil || !slices.Equal(got, k.table) {
+		t.Errorf("rxfhIndir = %v, %v; want %v", got, err, k.table)
+	}
+	// "equal 2": two entries, repeated to the device's 8.
+	if err := setRxfhIndir(k, 2, []uint32{0, 1}); err != nil {
+		t.Fatalf("setRxfhIndir(equal 2): %v", err)
+	}
+	if want := []uint32{0, 1, 0, 1, 0, 1, 0, 1}; !slices.Equal(k.table, want) {
+		t.Errorf("table after equal 2: %v, want %v", k.table, want)
+	}
+	// A length that does not divide the table is refused before the kernel.
+	k.requests = nil
+	if err := setRxfhIndir(k, 2, []uint32{0, 1, 2}); !errors.Is(err, unix.EINVAL) || slices.Contains(k.requests, unix.ETHTOOL_SRXFHINDIR) {
+		t.Errorf("setRxfhIndir(3 of 8): %v, requests %v; want EINVAL without SRXFHINDIR", err, k.requests)
+	}
+	// Empty resets to the default spread (size 0).
+	if err := setRxfhIndir(k, 2, nil); err != nil {
+		t.Fatalf("setRxfhIndir(default): %v", err)
+	}
+	if want := []uint32{0, 1, 2, 3, 0, 1, 2, 3}; !slices.Equal(k.table, want) {
+		t.Errorf("table after reset: %v, want %v", k.table, want)
+	}
+	// A queue beyond the rings: the kernel's EINVAL, as an *Error.
+	err = setRxfhIndir(k, 2, []uint32{7})
+	var ne *Error
+	if !errors.As(err, &ne) || ne.Op != "SRXFHINDIR" || !errors.Is(err, unix.EINVAL) {
+		t.Errorf("setRxfhIndir(queue 7): %v, want an SRXFHINDIR *Error with EINVAL", err)
+	}
+}

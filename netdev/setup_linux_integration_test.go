@@ -266,6 +266,7 @@ func TestIntegrationApplyVeth(t *testing.T) {
 func TestIntegrationApplyNetdevsim(t *testing.T) {
 	setupNetNS(t)
 	ifindex := setupNetdevsim(t, 4000+os.Getpid()%1000, 2)
+	setupLinkUp(t, ifindex) // queue-get lists the queues of devices that are up
 	c, err := NewEthtool()
 	if err != nil {
 		t.Fatalf("NewEthtool: %v", err)
