@@ -129,8 +129,8 @@ type copyLedger struct {
 	fail       bool
 
 	mu      sync.Mutex
-	closed  bool // shut down: no more reads, releases or waits
-	done    bool // Close ran: the memory is back in the pool
+	closed  bool     // shut down: no more reads, releases or waits
+	done    bool     // Close ran: the memory is back in the pool
 	ents    []centry // by token; token 0 is never issued
 	freeTok []uint32
 	chunks  []cchunk

@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devmem-go/devmem/devmem"
 	"github.com/devmem-go/devmem/cmsg"
+	"github.com/devmem-go/devmem/devmem"
 	"github.com/devmem-go/devmem/pagepool"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"

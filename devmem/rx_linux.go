@@ -198,6 +198,9 @@ func (c *conn) acceptFrags(dst []Frag, linear []byte, n, oobn, rflags int) ([]Fr
 	c.n.reads.Add(1)
 	if len(got) == 0 && perr == nil {
 		// Ordinary data: the flow did not land on a bound queue.
+		if n > len(linear) {
+			return dst, 0, c.broken(fmt.Errorf("%w: recvmsg returned %d bytes for a %d-byte buffer", ErrBadFrag, n, len(linear)))
+		}
 		c.n.plainB.Add(uint64(n))
 		if c.strict {
 			return dst, 0, c.broken(fmt.Errorf("%w: %d bytes of ordinary data (the flow is not steered to a bound queue)", ErrHostPayload, n))
