@@ -1,3 +1,5 @@
+//go:build linux
+
 package dmabuf_test
 
 import (
@@ -21,13 +23,13 @@ import (
 // exporter makes real dma-bufs of one kind.
 type exporter struct {
 	name    string // what fdinfo reports as exp_name
-	newBuf  func(t *testing.T, size int64) *dmabuf.Buffer
+	newBuf  func(t testing.TB, size int64) *dmabuf.Buffer
 	missing string // why it cannot run here, "" if it can
 }
 
 func exporters() []exporter {
 	var ex []exporter
-	u := exporter{name: "udmabuf", newBuf: func(t *testing.T, size int64) *dmabuf.Buffer {
+	u := exporter{name: "udmabuf", newBuf: func(t testing.TB, size int64) *dmabuf.Buffer {
 		t.Helper()
 		ub, err := udmabuf.Create(size, nil)
 		if err != nil {
@@ -46,7 +48,7 @@ func exporters() []exporter {
 	if err := udmabuf.Available(); err != nil {
 		u.missing = "no usable /dev/udmabuf on this kernel: " + err.Error()
 	}
-	h := exporter{name: "system", newBuf: func(t *testing.T, size int64) *dmabuf.Buffer {
+	h := exporter{name: "system", newBuf: func(t testing.TB, size int64) *dmabuf.Buffer {
 		t.Helper()
 		b, err := dmabuf.AllocHeap("system", size)
 		if err != nil {
@@ -402,5 +404,52 @@ func TestIntegrationHeaps(t *testing.T) {
 	defer b.Close()
 	if size, err := b.Size(); err != nil || size != int64(os.Getpagesize()) {
 		t.Errorf("1-byte allocation has size %d, %v; want one page", size, err)
+	}
+}
+
+// TestIntegrationSyncAllocs checks that the per-batch hot path (a CPU
+// access window around a read from the mapping) does not allocate.
+func TestIntegrationSyncAllocs(t *testing.T) {
+	forEach(t, func(t *testing.T, ex exporter) {
+		b := ex.newBuf(t, int64(os.Getpagesize()))
+		defer b.Close()
+		m, err := b.Map()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := make([]byte, 64)
+		fn := func() error { _, err := m.ReadAt(p, 0); return err }
+		allocs := testing.AllocsPerRun(100, func() {
+			if err := b.BeginCPUAccess(dmabuf.Read); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.EndCPUAccess(dmabuf.Read); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Sync(dmabuf.Read, fn); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("Begin+End+Sync allocate %v times per run, want 0", allocs)
+		}
+	})
+}
+
+func BenchmarkSync(b *testing.B) {
+	for _, ex := range exporters() {
+		b.Run(ex.name, func(b *testing.B) {
+			if ex.missing != "" {
+				b.Skip(ex.missing)
+			}
+			buf := ex.newBuf(b, int64(os.Getpagesize()))
+			defer buf.Close()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := buf.Sync(dmabuf.Read, func() error { return nil }); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

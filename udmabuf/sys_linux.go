@@ -261,7 +261,7 @@ func checkLimits(lim Params, total int64, nranges int, single bool) error {
 	return nil
 }
 
-func create(ranges []Range, opts *Options, single bool) (b *Buffer, err error) {
+func create(ranges []Range, opts *Options, single bool) (_ *Buffer, err error) {
 	// Checks that need no system call.
 	if len(opts.Name) > dmabuf.MaxNameLen || strings.ContainsAny(opts.Name, "\x00\n/") {
 		return nil, fmt.Errorf("udmabuf: name %q: at most %d bytes without NUL, newline or slash", opts.Name, dmabuf.MaxNameLen)
@@ -325,13 +325,12 @@ func create(ranges []Range, opts *Options, single bool) (b *Buffer, err error) {
 		}
 	}
 
-	b = &Buffer{size: total, huge: opts.HugePages != NoHugePages}
+	buf := &Buffer{size: total, huge: opts.HugePages != NoHugePages}
 	defer func() {
 		if err != nil {
-			for _, f := range b.files {
+			for _, f := range buf.files {
 				_ = f.Close()
 			}
-			b = nil
 		}
 	}()
 	if memfdSize > 0 {
@@ -339,49 +338,49 @@ func create(ranges []Range, opts *Options, single bool) (b *Buffer, err error) {
 		if name == "" {
 			name = "udmabuf"
 		}
-		if b.memfd, err = prepareMemfd(name, memfdSize, hp.flags); err != nil {
+		if buf.memfd, err = prepareMemfd(name, memfdSize, hp.flags); err != nil {
 			return nil, err
 		}
-		b.files = append(b.files, b.memfd)
+		buf.files = append(buf.files, buf.memfd)
 	}
 	dups := make(map[*os.File]*os.File)
 	var bufOff int64
 	for i, r := range ranges {
-		f := b.memfd
+		f := buf.memfd
 		if r.File != nil {
 			if f = dups[r.File]; f == nil {
 				if f, err = checkCallerMemfd(i, r); err != nil {
 					return nil, err
 				}
 				dups[r.File] = f
-				b.files = append(b.files, f)
+				buf.files = append(buf.files, f)
 			}
 		}
-		b.segs = append(b.segs, segment{file: f, bufOff: bufOff, fileOff: r.Offset, size: r.Size})
+		buf.segs = append(buf.segs, segment{file: f, bufOff: bufOff, fileOff: r.Offset, size: r.Size})
 		bufOff += r.Size
 	}
 
 	var dmaFD int
 	if single {
-		dmaFD, err = createOne(dev.Int(), b.segs[0])
+		dmaFD, err = createOne(dev.Int(), buf.segs[0])
 	} else {
-		dmaFD, err = createList(dev.Int(), b.segs)
+		dmaFD, err = createList(dev.Int(), buf.segs)
 	}
 	if err != nil {
 		return nil, err
 	}
-	b.dma, err = dmabuf.New(dmaFD)
+	buf.dma, err = dmabuf.New(dmaFD)
 	_ = unix.Close(dmaFD)
 	if err != nil {
 		return nil, fmt.Errorf("udmabuf: the driver returned %w", err)
 	}
 	if opts.Name != "" {
-		if err = b.dma.SetName(opts.Name); err != nil {
-			_ = b.dma.Close()
+		if err = buf.dma.SetName(opts.Name); err != nil {
+			_ = buf.dma.Close()
 			return nil, fmt.Errorf("udmabuf: %w", err)
 		}
 	}
-	return b, nil
+	return buf, nil
 }
 
 func memfdNum(f *os.File) (uint32, error) {

@@ -1,3 +1,5 @@
+//go:build linux
+
 package udmabuf_test
 
 import (
@@ -334,5 +336,59 @@ func TestIntegrationHugePages(t *testing.T) {
 	}
 	if _, err := b.WriteAt([]byte("x"), 0); !errors.Is(err, udmabuf.ErrNotSupported) {
 		t.Errorf("WriteAt on hugetlbfs = %v, want ErrNotSupported", err)
+	}
+}
+
+func TestIntegrationReadAtAllocs(t *testing.T) {
+	needUdmabuf(t)
+	b, err := udmabuf.Create(4*page, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	p := make([]byte, 2*page)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := b.ReadAt(p, page/2); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.WriteAt(p[:100], page); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("ReadAt+WriteAt allocate %v times per run, want 0", allocs)
+	}
+}
+
+func BenchmarkReadAt(b *testing.B) {
+	if err := udmabuf.Available(); err != nil {
+		b.Skipf("no usable /dev/udmabuf on this kernel: %v", err)
+	}
+	buf, err := udmabuf.Create(64*page, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer buf.Close()
+	p := make([]byte, 4096)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(p)))
+	for i := 0; b.Loop(); i++ {
+		if _, err := buf.ReadAt(p, int64(i%63)*4096); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkCreate(b *testing.B) {
+	if err := udmabuf.Available(); err != nil {
+		b.Skipf("no usable /dev/udmabuf on this kernel: %v", err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		buf, err := udmabuf.Create(16*page, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf.Close()
 	}
 }

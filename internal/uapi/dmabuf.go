@@ -58,7 +58,7 @@ const SizeofDmaBufImportSyncFile = 8
 // DMA_BUF_SET_NAME_B on 64-bit architectures; the kernel accepts both.
 const (
 	DMA_BUF_BASE                   = 'b'
-	DMA_BUF_IOCTL_SYNC             = iocWrite<<iocDirShift | SizeofDmaBufSync<<iocSizeShift | DMA_BUF_BASE<<8 | 0                     // 0x40086200
+	DMA_BUF_IOCTL_SYNC             = iocWrite<<iocDirShift | SizeofDmaBufSync<<iocSizeShift | DMA_BUF_BASE<<8                         // nr 0; 0x40086200
 	DMA_BUF_SET_NAME_A             = iocWrite<<iocDirShift | 4<<iocSizeShift | DMA_BUF_BASE<<8 | 1                                    // 0x40046201
 	DMA_BUF_SET_NAME_B             = iocWrite<<iocDirShift | 8<<iocSizeShift | DMA_BUF_BASE<<8 | 1                                    // 0x40086201
 	DMA_BUF_IOCTL_EXPORT_SYNC_FILE = (iocRead|iocWrite)<<iocDirShift | SizeofDmaBufExportSyncFile<<iocSizeShift | DMA_BUF_BASE<<8 | 2 // 0xc0086202
@@ -132,4 +132,4 @@ const SizeofDmaHeapAllocationData = 24
 const DMA_HEAP_VALID_HEAP_FLAGS = 0
 
 // DMA_HEAP_IOCTL_ALLOC allocates a dma-buf from a heap.
-const DMA_HEAP_IOCTL_ALLOC = (iocRead|iocWrite)<<iocDirShift | SizeofDmaHeapAllocationData<<iocSizeShift | 'H'<<8 | 0 // 0xc0184800
+const DMA_HEAP_IOCTL_ALLOC = (iocRead|iocWrite)<<iocDirShift | SizeofDmaHeapAllocationData<<iocSizeShift | 'H'<<8 // nr 0; 0xc0184800
