@@ -91,3 +91,15 @@ func TestDMABufSizes(t *testing.T) {
 		t.Errorf("struct sizes (-want +got)\n%s", diff)
 	}
 }
+
+// Compile-time twins of TestIOCEncoding: `go vet` with any GOARCH
+// type-checks them, so a wrong encoding fails to build for that
+// architecture even where its tests cannot run.
+const (
+	_ uint64 = unix.TUNSETIFF - (iocWrite<<iocDirShift | 4<<iocSizeShift | 'T'<<8 | 202)
+	_ uint64 = (iocWrite<<iocDirShift | 4<<iocSizeShift | 'T'<<8 | 202) - unix.TUNSETIFF
+	_ uint64 = unix.TUNGETIFF - (iocRead<<iocDirShift | 4<<iocSizeShift | 'T'<<8 | 210)
+	_ uint64 = (iocRead<<iocDirShift | 4<<iocSizeShift | 'T'<<8 | 210) - unix.TUNGETIFF
+	_ uint64 = unix.RTC_PARAM_GET - (iocWrite<<iocDirShift | 24<<iocSizeShift | 'p'<<8 | 0x13)
+	_ uint64 = (iocWrite<<iocDirShift | 24<<iocSizeShift | 'p'<<8 | 0x13) - unix.RTC_PARAM_GET
+)
