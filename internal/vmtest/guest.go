@@ -24,6 +24,8 @@ type GuestConfig struct {
 	Env []string `json:"env,omitempty"`
 	// Dir is the payload's working directory, created when missing.
 	Dir string `json:"dir,omitempty"`
+	// Verbose makes /init log its steps with the guest's uptime.
+	Verbose bool `json:"verbose,omitempty"`
 	// Modules are kernel modules (paths in the guest) loaded in this order
 	// before the payload runs.
 	Modules []string `json:"modules,omitempty"`

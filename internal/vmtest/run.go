@@ -36,6 +36,16 @@ var (
 	ErrKVM = errors.New("vmtest: KVM cannot run this guest (use VMTEST_ACCEL=tcg)")
 )
 
+// How long QEMU may take to exit by itself once the guest reported its exit
+// code, or panicked (variables for tests).
+var (
+	exitGrace  = 10 * time.Second
+	panicGrace = 5 * time.Second
+)
+
+// kvmDevice is the KVM device (a variable for tests).
+var kvmDevice = "/dev/kvm"
+
 // DefaultTimeout is the VM's wall-clock limit when Config.Timeout is 0.
 const DefaultTimeout = 10 * time.Minute
 
@@ -111,6 +121,9 @@ func Run(ctx context.Context, c *Config, p *Payload) (*Result, error) {
 	if p.Path == "" {
 		return nil, errors.New("vmtest: Payload.Path is required")
 	}
+	if err := checkStatic(c.Init); err != nil {
+		return nil, fmt.Errorf("vmtest: init: %w", err)
+	}
 	if err := checkStatic(p.Path); err != nil {
 		return nil, err
 	}
@@ -173,6 +186,7 @@ func boot(ctx context.Context, c *Config, accel string, p *Payload) (*Result, er
 		Args:    p.Args,
 		Env:     p.Env,
 		Modules: guestModules(c.Kernel.Modules),
+		Verbose: c.Verbose,
 	}
 	initrd, err := buildInitrd(base, &cfg, p.Path, p.Dir)
 	if err != nil {
@@ -236,14 +250,12 @@ func boot(ctx context.Context, c *Config, accel string, p *Payload) (*Result, er
 
 	// QEMU's own messages.
 	var wg sync.WaitGroup
-	var qemuErr bytes.Buffer
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		s := bufio.NewScanner(stderr)
 		for s.Scan() {
 			line := s.Text()
-			qemuErr.WriteString(line + "\n")
 			fmt.Fprintf(errw, "qemu: %s\n", line)
 			if strings.Contains(line, "KVM internal error") {
 				kill(ErrKVM)
@@ -252,17 +264,15 @@ func boot(ctx context.Context, c *Config, accel string, p *Payload) (*Result, er
 	}()
 
 	var (
-		res                      = &Result{Accel: accel}
-		started, exited          bool
-		panicked, bug            bool
-		bootLog, tail            limitedBuffer
-		heldNewline              bool
-		exitMarkerSeen, startSet bool
+		res             = &Result{Accel: accel}
+		started, exited bool
+		panicked, bug   bool
+		bootLog, tail   limitedBuffer
+		heldNewline     bool
 	)
 	bootLog.max, tail.max = 1<<20, 256<<10
 	if p.Path == "" {
 		started = true // the probe has no start marker
-		startSet = true
 	}
 	r := bufio.NewReaderSize(stdout, 64<<10)
 	for {
@@ -274,22 +284,22 @@ func boot(ctx context.Context, c *Config, accel string, p *Payload) (*Result, er
 				text = strings.TrimRight(text, "\r\n") + "\n"
 			}
 			switch {
-			case strings.Contains(text, "Kernel panic - not syncing"):
+			case kernelPanic.MatchString(text):
 				panicked = true
-				grace(5*time.Second, ErrKernelPanic)
+				grace(panicGrace, ErrKernelPanic)
 			case started && !exited && kernelBug.MatchString(text):
 				bug = true
 			}
 			if code, ok := ParseExitMarker(text, cfg.Nonce); ok {
-				exitMarkerSeen, exited = true, true
+				exited = true
 				res.ExitCode = code
-				grace(10*time.Second, fmt.Errorf("vmtest: QEMU did not exit after the guest powered off"))
+				grace(exitGrace, errors.New("vmtest: QEMU did not exit after the guest powered off"))
 				continue
 			}
 			switch {
 			case !started:
 				if strings.Contains(text, StartMarker(cfg.Nonce)) {
-					started, startSet = true, true
+					started = true
 					res.Boot = time.Since(start)
 					continue
 				}
@@ -342,11 +352,8 @@ func boot(ctx context.Context, c *Config, accel string, p *Payload) (*Result, er
 		err2 = why
 	case exited && bug:
 		err2 = ErrKernelBug
-	case !exitMarkerSeen:
+	case !exited:
 		err2 = fmt.Errorf("%w (QEMU: %v)", ErrNoExitMarker, werr)
-	}
-	if !exitMarkerSeen && startSet && res.Boot == 0 && p.Path != "" {
-		res.Boot = res.Total
 	}
 	if err2 != nil {
 		if !c.Verbose {
@@ -363,6 +370,9 @@ func boot(ctx context.Context, c *Config, accel string, p *Payload) (*Result, er
 	}
 	return res, nil
 }
+
+// kernelPanic matches the kernel's panic line.
+var kernelPanic = regexp.MustCompile(`^(\[ *[0-9]+\.[0-9]+\] )?Kernel panic - not syncing`)
 
 // kernelBug matches the first line of a kernel Oops or BUG report, with or
 // without the printk timestamp.
@@ -400,7 +410,7 @@ func resolveAccel(ctx context.Context, c *Config) (string, error) {
 	default:
 		return "", fmt.Errorf("vmtest: accelerator %q: want tcg, kvm or auto", c.Accel)
 	}
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	f, err := os.OpenFile(kvmDevice, os.O_RDWR, 0)
 	if err != nil {
 		return "tcg", nil
 	}

@@ -177,7 +177,10 @@ func TestSelftestMode(t *testing.T) {
 	}
 	switch mode {
 	case "hang":
-		select {}
+		// Not select{}: the runtime would call that a deadlock and exit.
+		for {
+			time.Sleep(time.Hour)
+		}
 	case "poweroff":
 		unix.Sync()
 		if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
@@ -190,5 +193,8 @@ func TestSelftestMode(t *testing.T) {
 	default:
 		t.Fatalf("VMTEST_SELFTEST=%q: want hang, poweroff or panic", mode)
 	}
-	select {}
+	// The machine is going down.
+	for {
+		time.Sleep(time.Hour)
+	}
 }

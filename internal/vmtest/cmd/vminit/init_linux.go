@@ -46,6 +46,8 @@ func run(cfg *vmtest.GuestConfig) int {
 		logf("parsing %s: %v", vmtest.ConfigPath, err)
 		return exitInfra
 	}
+	verbose = cfg.Verbose
+	debugf("config read")
 	if err := linkUp("lo"); err != nil {
 		logf("bringing lo up: %v", err)
 		return exitInfra
@@ -55,6 +57,7 @@ func run(cfg *vmtest.GuestConfig) int {
 		logf("%v", err)
 		return exitInfra
 	}
+	debugf("modules loaded")
 	if cfg.Path == "" {
 		// Boot probe: nothing to run.
 		return 0
@@ -86,7 +89,9 @@ func run(cfg *vmtest.GuestConfig) int {
 	cmd.Stderr = console
 	// Stdin stays nil: /dev/null.
 	fmt.Fprintf(console, "\n%s\n", vmtest.StartMarker(cfg.Nonce))
+	debugf("starting payload")
 	err = cmd.Run()
+	debugf("payload exited")
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -101,6 +106,18 @@ func run(cfg *vmtest.GuestConfig) int {
 		logf("starting payload: %v", err)
 		return exitInfra
 	}
+}
+
+var verbose bool
+
+// debugf logs a step with the guest's uptime when the host asked for it.
+func debugf(format string, args ...any) {
+	if !verbose {
+		return
+	}
+	up, _ := os.ReadFile("/proc/uptime")
+	t, _, _ := strings.Cut(string(up), " ")
+	logf("[%ss] "+format, append([]any{t}, args...)...)
 }
 
 func logf(format string, args ...any) {
