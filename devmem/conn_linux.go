@@ -65,6 +65,10 @@ type conn struct {
 	rn     int
 	rerrno syscall.Errno
 	rfn    func(fd uintptr) bool
+	cfn    func(fd uintptr) bool // rfn for the copy path
+	wfn    func(fd uintptr) bool // waits for readability
+	idle   bool                  // cfn gave the chunk back instead of waiting
+	armed  bool                  // wfn has not yet waited
 	rfr    []Frag // Read and WriteTo's frags
 	rlin   []byte // Read and WriteTo's linear buffer (devmem mode)
 	rem    []byte // what Read could not return yet
@@ -106,6 +110,20 @@ func newConn(sock *socket.Conn, remote *net.TCPAddr) (*conn, error) {
 			c.rn, c.rerrno = int(n), e
 			return true
 		}
+	}
+	c.cfn = func(fd uintptr) bool {
+		if c.rfn(fd) {
+			return true
+		}
+		c.idle = c.cl.idle()
+		return c.idle
+	}
+	c.wfn = func(uintptr) bool {
+		if c.armed {
+			c.armed = false
+			return false
+		}
+		return true
 	}
 	c.rmsg.Iov = &c.riov
 	c.rmsg.SetIovlen(1)

@@ -32,6 +32,9 @@ type copyPool struct {
 	maxF, maxB uint64
 	outF, outB atomic.Uint64
 	note       notifier // frags released or space freed
+
+	regMu   sync.Mutex
+	ledgers map[*copyLedger]struct{}
 }
 
 func newCopyPool(size, chunk, maxF, maxB uint64) (*copyPool, error) {
@@ -41,7 +44,22 @@ func newCopyPool(size, chunk, maxF, maxB uint64) (*copyPool, error) {
 	}
 	ps := a.PageSize()
 	chunk = max(ps, min(chunk, size)&^(ps-1))
-	return &copyPool{alloc: a, chunk: chunk, maxF: maxF, maxB: maxB}, nil
+	return &copyPool{alloc: a, chunk: chunk, maxF: maxF, maxB: maxB, ledgers: make(map[*copyLedger]struct{})}, nil
+}
+
+// reclaim takes back the chunks of the pool's connections that hold no
+// outstanding frag and are not reading into them: connections that stopped
+// reading must not starve the others.
+func (p *copyPool) reclaim() {
+	p.regMu.Lock()
+	defer p.regMu.Unlock()
+	for l := range p.ledgers {
+		l.mu.Lock()
+		if !l.reading && l.cur >= 0 && l.chunks[l.cur].refs == 0 {
+			l.dropChunk(l.cur)
+		}
+		l.mu.Unlock()
+	}
 }
 
 func (p *copyPool) room() bool {
@@ -131,6 +149,7 @@ type copyLedger struct {
 	mu      sync.Mutex
 	closed  bool     // shut down: no more reads, releases or waits
 	done    bool     // Close ran: the memory is back in the pool
+	reading bool     // between reserve and commit: a read may be writing the current chunk
 	ents    []centry // by token; token 0 is never issued
 	freeTok []uint32
 	chunks  []cchunk
@@ -149,6 +168,9 @@ func newCopyLedger(p *copyPool, label string, maxF, maxB uint64, failFast bool) 
 	l := &copyLedger{pool: p, label: label, maxF: maxF, maxB: maxB, fail: failFast, cur: -1}
 	l.ents = make([]centry, 1, 256)
 	l.chunks = make([]cchunk, 0, 8)
+	p.regMu.Lock()
+	p.ledgers[l] = struct{}{}
+	p.regMu.Unlock()
 	return l
 }
 
@@ -171,6 +193,7 @@ func (l *copyLedger) reserve(want int) (off uint64, n int, err error) {
 		// Keep reading into the current chunk while the tail holds the
 		// whole request, or a fair share of a chunk.
 		if room >= uint64(want) || room >= l.pool.chunk/4 {
+			l.reading = true
 			return c.r.Offset + c.used, int(min(room, uint64(want))), nil
 		}
 	}
@@ -178,6 +201,7 @@ func (l *copyLedger) reserve(want int) (off uint64, n int, err error) {
 	if aerr != nil {
 		if room > 0 {
 			c := &l.chunks[l.cur]
+			l.reading = true
 			return c.r.Offset + c.used, int(min(room, uint64(want))), nil
 		}
 		if errors.Is(aerr, pagepool.ErrNoSpace) {
@@ -203,6 +227,7 @@ func (l *copyLedger) reserve(want int) (off uint64, n int, err error) {
 	}
 	l.chunks[i] = cchunk{r: r, live: true}
 	l.cur = i
+	l.reading = true
 	return r.Offset, int(min(r.Len, uint64(want))), nil
 }
 
@@ -219,9 +244,31 @@ func (l *copyLedger) dropChunk(i int) {
 	l.pool.note.wake()
 }
 
+// idle gives the current chunk back to the pool if none of its frags is
+// outstanding, and reports whether it did: the reader found no data and is
+// about to wait, and an idle connection should not hold memory.
+func (l *copyLedger) idle() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cur < 0 || l.chunks[l.cur].refs != 0 {
+		return false
+	}
+	l.dropChunk(l.cur)
+	l.reading = false
+	return true
+}
+
+// abort ends a read that got no data (error, end of stream).
+func (l *copyLedger) abort() {
+	l.mu.Lock()
+	l.reading = false
+	l.mu.Unlock()
+}
+
 // commit records the n bytes just read at off (from reserve) as a frag.
 func (l *copyLedger) commit(off uint64, n int) (Frag, error) {
 	l.mu.Lock()
+	l.reading = false
 	if l.closed {
 		l.mu.Unlock()
 		return Frag{}, pagepool.ErrClosed
@@ -433,6 +480,7 @@ func (l *copyLedger) waitSpace(ctx context.Context) error {
 }
 
 func (l *copyLedger) hasSpace() bool {
+	l.pool.reclaim()
 	l.mu.Lock()
 	reuse := l.cur >= 0 && l.chunks[l.cur].refs == 0
 	l.mu.Unlock()
@@ -539,6 +587,9 @@ func (l *copyLedger) Close() pagepool.LeakReport {
 	}
 	f, b := l.outF, l.outB
 	l.mu.Unlock()
+	l.pool.regMu.Lock()
+	delete(l.pool.ledgers, l)
+	l.pool.regMu.Unlock()
 	l.pool.sub(f, b)
 	l.note.wake()
 	return rep

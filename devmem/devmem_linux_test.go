@@ -918,3 +918,56 @@ func TestWrongDirection(t *testing.T) {
 		t.Fatalf("read %q, %v", b, err)
 	}
 }
+
+// TestIdleConnsHoldNoMemory checks that in copy mode connections waiting
+// for data hold none of the buffer: more idle readers than the buffer has
+// chunks must not starve a connection that receives.
+func TestIdleConnsHoldNoMemory(t *testing.T) {
+	checkLeaks(t)
+	e := copyEnv(t)
+	l := e.listen(t, &devmem.ListenConfig{BufferSize: 2 << 20}) // 4 chunks
+	const n = 12
+	type pair struct {
+		c      *devmem.Conn
+		client net.Conn
+	}
+	var ps []pair
+	for range n {
+		c, client := accept(t, e, l)
+		ps = append(ps, pair{c, client})
+	}
+	got := make(chan string, n)
+	for _, p := range ps {
+		go func() {
+			linear := make([]byte, 1<<20)
+			fs, _, err := p.c.ReadFrags(make([]devmem.Frag, 0, 4), linear)
+			if err != nil {
+				got <- err.Error()
+				return
+			}
+			var b []byte
+			for _, f := range fs {
+				b = append(b, p.c.FragBytes(f, linear)...)
+			}
+			p.c.Release(fs)
+			got <- string(b)
+		}()
+	}
+	for range n {
+		waitBlocked(t, "(*conn).readFrags")
+	}
+	for i, p := range ps {
+		msg := fmt.Sprint("conn ", i)
+		if _, err := p.client.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case s := <-got:
+			if s != msg {
+				t.Fatalf("received %q, want %q", s, msg)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("conn %d received nothing: idle connections hold the buffer", i)
+		}
+	}
+}

@@ -285,10 +285,23 @@ func (c *conn) recvCopy(ctx context.Context, dst []Frag, want int) ([]Frag, int,
 		c.riov.Base = &mem[off]
 		c.riov.SetLen(n)
 		c.rflags = 0
-		err = c.rawIO(ctx, false, c.rfn)
+		c.idle = false
+		err = c.rawIO(ctx, false, c.cfn)
 		c.riov.Base = nil
+		if err != nil || c.rerrno != 0 || (c.rn == 0 && !c.idle) {
+			c.cl.abort()
+		}
 		if err != nil {
 			return dst, 0, err
+		}
+		if c.idle {
+			// No data yet and the chunk went back to the pool: wait for
+			// data without memory, then take a chunk again.
+			c.armed = true
+			if err := c.rawIO(ctx, false, c.wfn); err != nil {
+				return dst, 0, err
+			}
+			continue
 		}
 		if c.rerrno != 0 {
 			return dst, 0, os.NewSyscallError("read", c.rerrno)
