@@ -65,10 +65,11 @@ type conn struct {
 	rn     int
 	rerrno syscall.Errno
 	rfn    func(fd uintptr) bool
-	cfn    func(fd uintptr) bool // rfn for the copy path
-	wfn    func(fd uintptr) bool // waits for readability
-	idle   bool                  // cfn gave the chunk back instead of waiting
-	armed  bool                  // wfn has not yet waited
+	cfn    func(fd uintptr) bool // the copy path's receive (copyRecv)
+	cwant  int                   // copyRecv: bytes wanted
+	cneed  bool                  // copyRecv: take a chunk first
+	coff   uint64                // copyRecv: where the data goes
+	cerr   error                 // copyRecv: reserve's error
 	rfr    []Frag // Read and WriteTo's frags
 	rlin   []byte // Read and WriteTo's linear buffer (devmem mode)
 	rem    []byte // what Read could not return yet
@@ -111,20 +112,7 @@ func newConn(sock *socket.Conn, remote *net.TCPAddr) (*conn, error) {
 			return true
 		}
 	}
-	c.cfn = func(fd uintptr) bool {
-		if c.rfn(fd) {
-			return true
-		}
-		c.idle = c.cl.idle()
-		return c.idle
-	}
-	c.wfn = func(uintptr) bool {
-		if c.armed {
-			c.armed = false
-			return false
-		}
-		return true
-	}
+	c.cfn = c.copyRecv
 	c.rmsg.Iov = &c.riov
 	c.rmsg.SetIovlen(1)
 	return c, nil

@@ -244,17 +244,24 @@ func (l *copyLedger) dropChunk(i int) {
 	l.pool.note.wake()
 }
 
-// idle gives the current chunk back to the pool if none of its frags is
-// outstanding, and reports whether it did: the reader found no data and is
-// about to wait, and an idle connection should not hold memory.
+// idle lets go of the current chunk: the reader found no data and is about
+// to wait, and a waiting connection should hold no memory beyond its
+// outstanding frags. A chunk without any is given back to the pool, one
+// with some is freed when they are released. It reports whether the reader
+// must take a chunk again.
 func (l *copyLedger) idle() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.cur < 0 || l.chunks[l.cur].refs != 0 {
-		return false
-	}
-	l.dropChunk(l.cur)
 	l.reading = false
+	if l.cur < 0 {
+		return true
+	}
+	if l.chunks[l.cur].refs == 0 {
+		l.dropChunk(l.cur)
+	} else {
+		l.chunks[l.cur].retired = true
+		l.cur = -1
+	}
 	return true
 }
 

@@ -263,12 +263,16 @@ func (c *conn) acceptFrags(dst []Frag, linear []byte, n, oobn, rflags int) ([]Fr
 }
 
 // recvCopy reads up to want bytes into a region of the buffer and hands it
-// out as one frag.
+// out as one frag. While it waits for data the connection holds no chunk.
 func (c *conn) recvCopy(ctx context.Context, dst []Frag, want int) ([]Frag, int, error) {
-	mem := c.sh.buf.mem
 	for {
-		off, n, err := c.cl.reserve(want)
-		if err == errNoSpace {
+		c.rmsg.Control = nil
+		c.rmsg.SetControllen(0)
+		c.rflags = 0
+		c.cwant, c.cneed, c.cerr = want, true, nil
+		err := c.rawIO(ctx, false, c.cfn)
+		c.riov.Base = nil
+		if c.cerr == errNoSpace {
 			wctx, cancel := c.waitCtx(ctx)
 			err = c.waitErr(ctx, c.cl.waitSpace(wctx))
 			cancel()
@@ -277,39 +281,21 @@ func (c *conn) recvCopy(ctx context.Context, dst []Frag, want int) ([]Frag, int,
 			}
 			continue
 		}
-		if err != nil {
-			return dst, 0, err
+		if c.cerr != nil {
+			return dst, 0, c.cerr
 		}
-		c.rmsg.Control = nil
-		c.rmsg.SetControllen(0)
-		c.riov.Base = &mem[off]
-		c.riov.SetLen(n)
-		c.rflags = 0
-		c.idle = false
-		err = c.rawIO(ctx, false, c.cfn)
-		c.riov.Base = nil
-		if err != nil || c.rerrno != 0 || (c.rn == 0 && !c.idle) {
+		if err != nil || c.rerrno != 0 || c.rn == 0 {
 			c.cl.abort()
 		}
-		if err != nil {
+		switch {
+		case err != nil:
 			return dst, 0, err
-		}
-		if c.idle {
-			// No data yet and the chunk went back to the pool: wait for
-			// data without memory, then take a chunk again.
-			c.armed = true
-			if err := c.rawIO(ctx, false, c.wfn); err != nil {
-				return dst, 0, err
-			}
-			continue
-		}
-		if c.rerrno != 0 {
+		case c.rerrno != 0:
 			return dst, 0, os.NewSyscallError("read", c.rerrno)
-		}
-		if c.rn == 0 {
+		case c.rn == 0:
 			return dst, 0, io.EOF
 		}
-		f, err := c.cl.commit(off, c.rn)
+		f, err := c.cl.commit(c.coff, c.rn)
 		if err != nil {
 			return dst, 0, err
 		}
@@ -318,6 +304,27 @@ func (c *conn) recvCopy(ctx context.Context, dst []Frag, want int) ([]Frag, int,
 		c.n.copiedB.Add(uint64(c.rn))
 		return append(dst, f), 0, nil
 	}
+}
+
+// copyRecv is the poller callback of recvCopy: it takes a chunk (again, if
+// it gave it back while waiting) and reads into it.
+func (c *conn) copyRecv(fd uintptr) bool {
+	if c.cneed {
+		off, n, err := c.cl.reserve(c.cwant)
+		if err != nil {
+			c.cerr = err
+			return true
+		}
+		c.coff, c.cneed = off, false
+		c.riov.Base = &c.sh.buf.mem[off]
+		c.riov.SetLen(n)
+	}
+	if c.rfn(fd) {
+		return true
+	}
+	// No data: let go of the chunk while waiting.
+	c.cneed = c.cl.idle()
+	return false
 }
 
 // read implements Read.
