@@ -70,9 +70,9 @@ type conn struct {
 	cneed  bool                  // copyRecv: take a chunk first
 	coff   uint64                // copyRecv: where the data goes
 	cerr   error                 // copyRecv: reserve's error
-	rfr    []Frag // Read and WriteTo's frags
-	rlin   []byte // Read and WriteTo's linear buffer (devmem mode)
-	rem    []byte // what Read could not return yet
+	rfr    []Frag                // Read and WriteTo's frags
+	rlin   []byte                // Read and WriteTo's linear buffer (devmem mode)
+	rem    []byte                // what Read could not return yet
 	remOff int
 
 	n counters
