@@ -514,6 +514,16 @@ func TestIntegrationBindNetdevsim(t *testing.T) {
 		t.Skipf("cannot enable header split on %s: %v", name, err)
 	}
 
+	var pools *netdev.Subscription
+	if c.Supports(netdev.CmdPagePoolGet) {
+		s, err := c.Subscribe(netdev.GroupPagePool)
+		if err != nil {
+			t.Fatalf("Subscribe: %v", err)
+		}
+		defer s.Close()
+		pools = s
+	}
+	fds := ndFDs(t)
 	b, err := c.BindRX(ifi, buf, []uint32{1})
 	var e *netdev.Error
 	switch {
@@ -560,6 +570,24 @@ func TestIntegrationBindNetdevsim(t *testing.T) {
 		}
 	}
 
+	if pools != nil {
+		// Restarting the queue made a page pool backed by the binding.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		for {
+			ev, err := pools.Receive(ctx)
+			if err != nil {
+				t.Fatalf("waiting for the bound queue's page pool: %v", err)
+			}
+			if ev.Type == netdev.PagePoolAdded && ev.PagePool.DMABuf == b.ID() {
+				if ev.PagePool.Ifindex != ifi {
+					t.Errorf("page pool %+v: want ifindex %d", ev.PagePool, ifi)
+				}
+				break
+			}
+		}
+	}
+
 	// The same queue again: refused, and the refusal is explained.
 	_, err = c.BindRX(ifi, buf, []uint32{1})
 	if !errors.As(err, &e) || !errors.Is(err, unix.EEXIST) || !strings.Contains(e.Hint, "already bound") {
@@ -571,11 +599,17 @@ func TestIntegrationBindNetdevsim(t *testing.T) {
 		t.Errorf("BindRX(queue 7): %v: want a hint with the queue count", err)
 	}
 
+	if got := ndFDs(t); got != fds+1 {
+		t.Errorf("%d fds open with one binding, %d before: want the binding's one socket", got, fds)
+	}
 	if err := b.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	if q, err := c.Queue(ifi, 1, netdev.QueueTypeRX); err != nil || q.DMABuf != 0 {
 		t.Errorf("after Close queue 1: %+v, %v; want unbound", q, err)
+	}
+	if got := ndFDs(t); got != fds {
+		t.Errorf("%d fds open after Close, %d before the bind", got, fds)
 	}
 
 	if c.HasBindTX() {
