@@ -280,7 +280,7 @@ type setupSnapshot struct {
 	rssErr  error
 }
 
-// probe reads everything, changing nothing. Only a failed device lookup is
+// setupProbe reads everything, changing nothing. Only a failed device lookup is
 // an error; other failures end up in conditions.
 func setupProbe(n nic, cfg SetupConfig) (*setupSnapshot, error) {
 	link, err := n.link(cfg.Ifindex)
@@ -311,8 +311,10 @@ func setupProbe(n nic, cfg SetupConfig) (*setupSnapshot, error) {
 			s.rxRings = rings
 		case s.nrx > 0:
 			s.rxRings = uint32(s.nrx)
-		default:
+		case err != nil:
 			s.rssErr = err
+		default:
+			s.rssErr = errors.New("the device reports no RX rings")
 		}
 		if s.rssErr == nil && len(s.rss.Indir) == 0 {
 			s.rssErr = &Error{Op: "rss-get", Ifindex: cfg.Ifindex, Err: errNoIndir, Offset: -1}
@@ -328,7 +330,7 @@ var errNoQueues = errors.New("netdev queue-get lists no RX queues, as it does fo
 // errNoIndir marks a device that reports no RSS indirection table.
 var errNoIndir = fmt.Errorf("no RSS indirection table: %w", ErrNotSupported)
 
-// report turns a setupSnapshot into conditions.
+// setupReport turns a snapshot into conditions.
 func setupReport(cfg SetupConfig, s *setupSnapshot) *PreflightReport {
 	dev := s.link.name
 	r := &PreflightReport{Ifindex: cfg.Ifindex, Name: dev}

@@ -320,6 +320,11 @@ func TestIntegrationApplyNetdevsim(t *testing.T) {
 		t.Errorf("Preflight after Apply: %v, %v; want header split and hds-thresh to hold", r, err)
 	}
 
+	// Bound, the kernel refuses to turn header split back off: Restore
+	// fails with a hint and keeps the step for later. (Needs the test
+	// kernel's netdevsim, which takes dma-bufs.)
+	bindAndRestore(t, ifindex, u)
+
 	if err := u.Restore(); err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
@@ -343,5 +348,45 @@ func TestIntegrationApplyNetdevsim(t *testing.T) {
 	got, _ = c.Rings(ifindex)
 	if diff := cmp.Diff(orig, got); diff != "" {
 		t.Errorf("failed Apply changed the rings (-orig +got):\n%s", diff)
+	}
+}
+
+// bindAndRestore binds a udmabuf to queue 1, checks that Preflight sees the
+// queue taken and that Restore is refused while bound, then unbinds.
+func bindAndRestore(t *testing.T, ifindex int, u *Undo) {
+	t.Helper()
+	buf := setupUdmabuf(t, 64*os.Getpagesize())
+	nd, err := Dial()
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer nd.Close()
+	b, err := nd.BindRX(ifindex, buf, []uint32{1})
+	if errors.Is(err, ErrNotSupported) {
+		t.Logf("bind-rx not supported by this netdevsim (%v): skipping the bound part", err)
+		return
+	}
+	if err != nil {
+		t.Fatalf("BindRX after Apply: %v", err)
+	}
+	defer b.Close()
+
+	r, err := Preflight(SetupConfig{Ifindex: ifindex, Queues: []uint32{1}})
+	if err != nil {
+		t.Fatalf("Preflight while bound: %v", err)
+	}
+	if c := r.Conditions[len(r.Conditions)-1]; c.Check != CheckQueueFree || c.State != StateFails ||
+		!strings.Contains(c.Detail, "bound to dma-buf binding") {
+		t.Errorf("queue-free while bound: %v, want fails: bound to dma-buf binding", c)
+	}
+
+	err = u.Restore()
+	var ne *Error
+	if !errors.Is(err, unix.EINVAL) || !errors.As(err, &ne) || !strings.Contains(ne.Hint, "close the binding first") {
+		t.Errorf("Restore while bound: %v, want EINVAL with a hint to unbind first", err)
+	}
+	t.Logf("bound queue 1 as %v; Restore while bound: %v", b, err)
+	if err := b.Close(); err != nil {
+		t.Fatalf("unbind: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"unsafe"
 
 	"github.com/devmem-go/devmem/internal/uapi"
 	"github.com/mdlayher/netlink"
@@ -119,6 +120,46 @@ func setupLinkUp(t *testing.T, ifindex int) {
 	}); err != nil {
 		t.Fatalf("setting ifindex %d up: %v", ifindex, err)
 	}
+}
+
+// setupUdmabuf returns a dma-buf of size bytes exported by /dev/udmabuf
+// from a sealed memfd, or skips the test without /dev/udmabuf.
+func setupUdmabuf(t *testing.T, size int) *os.File {
+	t.Helper()
+	dev, err := os.OpenFile("/dev/udmabuf", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no /dev/udmabuf to make a dma-buf: %v", err)
+	}
+	defer dev.Close()
+	memfd, err := unix.MemfdCreate("netdev-setup-test", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		t.Fatalf("memfd_create: %v", err)
+	}
+	defer unix.Close(memfd)
+	if err := unix.Ftruncate(memfd, int64(size)); err != nil {
+		t.Fatalf("ftruncate: %v", err)
+	}
+	if _, err := unix.FcntlInt(uintptr(memfd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK); err != nil {
+		t.Fatalf("F_ADD_SEALS: %v", err)
+	}
+	arg := uapi.UdmabufCreate{Memfd: uint32(memfd), Flags: uapi.UDMABUF_FLAGS_CLOEXEC, Size: uint64(size)}
+	rc, err := dev.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fd uintptr
+	var errno unix.Errno
+	if err := rc.Control(func(dfd uintptr) {
+		fd, _, errno = unix.Syscall(unix.SYS_IOCTL, dfd, uapi.UDMABUF_CREATE, uintptr(unsafe.Pointer(&arg)))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if errno != 0 {
+		t.Fatalf("UDMABUF_CREATE: %v", errno)
+	}
+	f := os.NewFile(fd, "udmabuf")
+	t.Cleanup(func() { f.Close() })
+	return f
 }
 
 // setupNetdevsim creates a netdevsim device with queues queues in the
