@@ -1,0 +1,158 @@
+// Command benchmd renders BENCHMARKS.md from the raw results of bench/ (Go
+// benchmark format files in one directory) and a text/template,
+// bench/BENCHMARKS.md.tmpl. Every number in the output is the median of the
+// runs in the files, with the spread (±, the larger distance from the
+// median to the minimum or maximum) and the run count; a file that is
+// missing renders as a line saying which command makes it.
+//
+// Usage, from the repository root:
+//
+//	go run ./bench/cmd/benchmd [-results bench/results] [-template bench/BENCHMARKS.md.tmpl] [-o BENCHMARKS.md]
+//
+// Functions the template can call (FILE is a name in -results):
+//
+//	table FILE PREFIX UNIT...  Markdown table of the results whose name
+//	                           starts with PREFIX, one column per unit
+//	med FILE NAME UNIT         the median of UNIT over the runs of NAME
+//	                           (a benchfmt.Summary; .Median is the number)
+//	ratio A B                  A.Median/B.Median as "1.23×"
+//	has FILE                   whether FILE exists and holds results
+//	cfg FILE KEY               a configuration line ("cpu", "goos") of FILE
+//	parsecmp UNIT              the Go/C table of cmsg.Parse (parse-*.txt)
+//	num X                      X with 4 significant digits
+//	mul X Y, div X Y           arithmetic on float64
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"log"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/devmem-go/devmem/bench/internal/benchfmt"
+	"github.com/devmem-go/devmem/bench/internal/report"
+)
+
+func main() {
+	results := flag.String("results", "bench/results", "directory of raw results")
+	tmpl := flag.String("template", "bench/BENCHMARKS.md.tmpl", "template")
+	out := flag.String("o", "BENCHMARKS.md", "output file")
+	flag.Parse()
+	log.SetFlags(0)
+	log.SetPrefix("benchmd: ")
+	text, err := os.ReadFile(*tmpl)
+	if err != nil {
+		log.Fatal(err)
+	}
+	md, err := Render(string(text), *results)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(*out, md, 0o644); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// Data is the template's dot.
+type Data struct {
+	Generated string // UTC time
+	Commit    string // git describe of the working tree
+	GoVersion string
+	Results   string // the results directory
+	Files     []string
+}
+
+// Render executes the template text over the results in dir.
+func Render(text, dir string) ([]byte, error) {
+	files := map[string]*benchfmt.File{}
+	load := func(name string) *benchfmt.File {
+		if f, ok := files[name]; ok {
+			return f
+		}
+		f, err := benchfmt.ParseFile(filepath.Join(dir, name))
+		if err != nil || len(f.Results) == 0 {
+			f = nil
+		}
+		files[name] = f
+		return f
+	}
+	missing := func(name string) string {
+		return fmt.Sprintf("_Not measured: %s has no results (see bench/README.md)._\n", filepath.Join(dir, name))
+	}
+	funcs := template.FuncMap{
+		"has": func(name string) bool { return load(name) != nil },
+		"cfg": func(name, key string) string {
+			if f := load(name); f != nil {
+				return f.Config[key]
+			}
+			return ""
+		},
+		"med": func(name, bench, unit string) benchfmt.Summary {
+			if f := load(name); f != nil {
+				return benchfmt.Summarize(f.Values(bench, unit))
+			}
+			return benchfmt.Summarize(nil)
+		},
+		"ratio": report.Ratio,
+		"table": func(name, prefix string, units ...string) string {
+			f := load(name)
+			if f == nil {
+				return missing(name)
+			}
+			return report.UnitTable(f, prefix, units)
+		},
+		"parsecmp": func(unit string) string {
+			g, c, d := load("parse-go.txt"), load("parse-c-checked.txt"), load("parse-c-ncdevmem.txt")
+			if g == nil || c == nil || d == nil {
+				return missing("parse-{go,c-checked,c-ncdevmem}.txt")
+			}
+			return report.ParseTable(g, c, d, report.Sizes(g, "BenchmarkParse/frags="), unit)
+		},
+		"num": benchfmt.Format,
+		"mul": func(x, y float64) float64 { return x * y },
+		"div": func(x, y float64) float64 {
+			if y == 0 {
+				return math.NaN()
+			}
+			return x / y
+		},
+	}
+	t, err := template.New("BENCHMARKS.md").Funcs(funcs).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	d := Data{
+		Generated: time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+		Commit:    gitDescribe(),
+		GoVersion: runtime.Version(),
+		Results:   dir,
+	}
+	if ents, err := os.ReadDir(dir); err == nil {
+		for _, e := range ents {
+			if !e.IsDir() {
+				d.Files = append(d.Files, e.Name())
+			}
+		}
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, d); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func gitDescribe() string {
+	out, err := exec.Command("git", "describe", "--always", "--dirty").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}

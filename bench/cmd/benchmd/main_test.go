@@ -1,0 +1,57 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRender(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "e2e.txt"), []byte(
+		"cpu: X\nBenchmarkE2E/recv=go 1 1 ns/op 2 cpu-s/GiB\nBenchmarkE2E/recv=go 1 1 ns/op 4 cpu-s/GiB\n"+
+			"BenchmarkE2E/recv=ncdevmem-c 1 1 ns/op 6 cpu-s/GiB\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const tmpl = `{{cfg "e2e.txt" "cpu"}}|{{has "e2e.txt"}}|{{has "none.txt"}}|` +
+		`{{(med "e2e.txt" "BenchmarkE2E/recv=go" "cpu-s/GiB").Median}}|` +
+		`{{ratio (med "e2e.txt" "BenchmarkE2E/recv=go" "cpu-s/GiB") (med "e2e.txt" "BenchmarkE2E/recv=ncdevmem-c" "cpu-s/GiB")}}|` +
+		`{{num (div 1 3)}}|{{.Files}}
+{{table "e2e.txt" "BenchmarkE2E" "cpu-s/GiB"}}{{table "none.txt" "B"}}{{parsecmp "ns/frag"}}`
+	out, err := Render(tmpl, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(out)
+	for _, want := range []string{
+		"X|true|false|3|0.50×|0.3333|[e2e.txt]\n",
+		"| E2E/recv=go | 3.000 ±33% (n=2) |",
+		"| E2E/recv=ncdevmem-c | 6.000 ±0% (n=1) |",
+		"_Not measured: " + filepath.Join(dir, "none.txt"),
+		"parse-{go,c-checked,c-ncdevmem}.txt has no results",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if _, err := Render("{{nosuchfunc}}", dir); err == nil {
+		t.Error("a bad template rendered")
+	}
+}
+
+// TestTemplate renders the real template over no results: every section
+// must say what is missing, none may fail.
+func TestTemplate(t *testing.T) {
+	text, err := os.ReadFile("../../BENCHMARKS.md.tmpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Render(string(text), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(out), "_Not measured:"); n < 6 {
+		t.Errorf("%d sections say not measured, want every one (>= 6):\n%s", n, out)
+	}
+}
