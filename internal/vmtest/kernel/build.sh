@@ -13,9 +13,10 @@
 # nothing. A changed patch or fragment reuses the build tree in
 # $DEVMEM_CACHE/build, so only what changed is recompiled.
 #
-# Needs: dpkg-deb, tar, xz, patch and the kernel build dependencies (gcc
-# make flex bison bc libelf-dev); the latter are installed with apt-get from
-# the machine's default sources when missing (root only).
+# Needs dpkg-deb, tar, flock, and: gcc make flex bison bc libelf-dev patch
+# xz-utils, which are installed with apt-get from the machine's default
+# sources when missing (root only). The first build takes about 5 minutes
+# on 2 idle cores; a rebuild after a patch change about 15-80 seconds.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -53,7 +54,7 @@ flock 9
 
 # Build dependencies, only when missing.
 need=()
-for t in gcc:gcc make:make flex:flex bison:bison bc:bc; do
+for t in gcc:gcc make:make flex:flex bison:bison bc:bc patch:patch xz:xz-utils; do
 	command -v "${t%%:*}" >/dev/null || need+=("${t##*:}")
 done
 [ -e /usr/include/gelf.h ] || need+=(libelf-dev)
