@@ -49,3 +49,10 @@ deps:
 	fi
 
 -include internal/vmtest/vmtest.mk
+
+.PHONY: bench ncdevmem-c fuzz
+# Side-by-side benchmarks -> BENCHMARKS.md (bench/README.md). BENCH_COUNT=6.
+bench:
+	bench/run.sh
+ncdevmem-c:
+	bench/ncdevmem-c/build.sh
