@@ -41,6 +41,35 @@ func Space(frags int) int {
 	return frags * FragSpace
 }
 
+// fastDMABuf decodes the message at oob[off:] when it is a complete, valid
+// SCM_DEVMEM_DMABUF message of exactly FragSpace bytes on a 64-bit ABI
+// (where FragSpace == fragLen, so no padding follows). It reads through a
+// fixed-size array so the compiler drops the bounds checks; ok is false for
+// anything it does not handle, which the caller hands to nextFrag.
+func fastDMABuf(oob []byte, off int) (f Frag, ok bool) {
+	if wordSize != 8 || FragSpace != fragLen || len(oob)-off < FragSpace {
+		return Frag{}, false
+	}
+	m := (*[FragSpace]byte)(oob[off : off+FragSpace])
+	if binary.NativeEndian.Uint64(m[0:8]) != fragLen ||
+		int32(binary.NativeEndian.Uint32(m[8:12])) != solSocket ||
+		int32(binary.NativeEndian.Uint32(m[12:16])) != scmDevmemDMABuf {
+		return Frag{}, false
+	}
+	d := (*[dmabufCmsgLen]byte)(m[hdrLen:])
+	f = Frag{
+		Offset:   binary.NativeEndian.Uint64(d[offFragOffset : offFragOffset+8]),
+		Size:     binary.NativeEndian.Uint32(d[offFragSize : offFragSize+4]),
+		Token:    binary.NativeEndian.Uint32(d[offFragToken : offFragToken+4]),
+		DMABufID: binary.NativeEndian.Uint32(d[offDmabufID : offDmabufID+4]),
+		Kind:     DMABuf,
+	}
+	if f.Size == 0 || f.Token == 0 || f.DMABufID == 0 {
+		return Frag{}, false
+	}
+	return f, true
+}
+
 // nextFrag parses the control message at oob[off:], with off < len(oob).
 // A foreign message, to be skipped, gives a Frag with Kind 0.
 func nextFrag(oob []byte, off int) (f Frag, next int, err error) {
@@ -136,6 +165,14 @@ func errFrag(off int, f Frag) error {
 // use [Frag.CheckBounds].
 func Parse(dst []Frag, oob []byte) ([]Frag, error) {
 	for off := 0; off < len(oob); {
+		// Fast path: a whole, valid SCM_DEVMEM_DMABUF message, which is
+		// what almost every message in a devmem read is. Anything else,
+		// including every error, takes nextFrag's careful path.
+		if f, ok := fastDMABuf(oob, off); ok {
+			dst = append(dst, f)
+			off += FragSpace
+			continue
+		}
 		f, next, err := nextFrag(oob, off)
 		if err != nil {
 			return dst, err
