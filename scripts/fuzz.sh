@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Runs every native Go fuzz target (func FuzzXxx in a *_test.go file) of the
+# module, one after the other, and prints a table of executions per target.
+#
+#   scripts/fuzz.sh                   every target for FUZZTIME (default 10s)
+#   FUZZTIME=30s scripts/fuzz.sh      CI-style bounded run
+#   scripts/fuzz.sh --long            long campaign: FUZZEXECS executions
+#                                     (default 10000000) per target
+#   scripts/fuzz.sh ./cmsg ./netdev   only these packages
+#   FUZZ_RUN='Parse|Ledger' scripts/fuzz.sh
+#                                     only targets whose name matches (grep -E)
+#
+# Knobs: FUZZTIME (a go test -fuzztime value: 10s, 2m, 500000x), FUZZEXECS
+# (--long), FUZZPARALLEL (fuzz workers per target, default 1: the targets run
+# one at a time), FUZZ_RUN, FUZZLOG (directory for the per-target logs,
+# default a temporary one), GO (default go).
+#
+# A target that finds a failure makes the script exit 1 at the end (the
+# others still run). Go writes the failing input to
+# <package>/testdata/fuzz/<FuzzXxx>/<hash>: commit it, it becomes a seed that
+# every plain `go test` runs from then on (a regression test), and fix the
+# bug. Inputs that only widened coverage stay in $(go env GOCACHE)/fuzz.
+set -u -o pipefail
+
+GO=${GO:-go}
+FUZZTIME=${FUZZTIME:-10s}
+FUZZEXECS=${FUZZEXECS:-10000000}
+FUZZPARALLEL=${FUZZPARALLEL:-1}
+FUZZ_RUN=${FUZZ_RUN:-.}
+
+long=0
+pkgs=()
+for a in "$@"; do
+	case $a in
+	--long) long=1 ;;
+	-h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+	*) pkgs+=("$a") ;;
+	esac
+done
+if [ "$long" = 1 ]; then
+	FUZZTIME=${FUZZEXECS}x
+fi
+
+cd "$(dirname "$0")/.." || exit 1
+if [ ${#pkgs[@]} -eq 0 ]; then
+	# Packages with a fuzz target: directories of test files declaring one.
+	mapfile -t pkgs < <(grep -rlE --include='*_test.go' '^func Fuzz[A-Z0-9_]\w*\(f \*testing\.F\)' . |
+		xargs -r -n1 dirname | sort -u | sed 's|^\./||; s|^|./|')
+fi
+logdir=${FUZZLOG:-$(mktemp -d "${TMPDIR:-/tmp}/fuzz.XXXXXX")}
+mkdir -p "$logdir"
+
+declare -a rows
+fail=0
+total=0
+start_all=$(date +%s)
+for pkg in "${pkgs[@]}"; do
+	# The compiler's view, so build tags are respected.
+	targets=$($GO test -list '^Fuzz' "$pkg" 2>/dev/null | grep -E '^Fuzz' | grep -E "$FUZZ_RUN")
+	for t in $targets; do
+		log="$logdir/$(echo "$pkg" | tr '/.' '__')_$t.log"
+		echo "=== fuzz $pkg $t ($FUZZTIME, $FUZZPARALLEL worker(s)) -> $log"
+		s=$(date +%s)
+		$GO test -run '^$' -fuzz "^$t\$" -fuzztime "$FUZZTIME" -parallel "$FUZZPARALLEL" "$pkg" >"$log" 2>&1
+		rc=$?
+		secs=$(( $(date +%s) - s ))
+		# The last progress line: "fuzz: elapsed: 10s, execs: 123456 (12345/sec), new interesting: 3 (total: 40)".
+		last=$(grep -E '^fuzz: elapsed: .*execs: [0-9]+' "$log" | tail -n 1)
+		execs=$(echo "$last" | sed -nE 's/.*execs: ([0-9]+).*/\1/p')
+		rate=$(echo "$last" | sed -nE 's/.*\(([0-9]+)\/sec\).*/\1/p')
+		corpus=$(echo "$last" | sed -nE 's/.*\(total: ([0-9]+)\).*/\1/p')
+		status=ok
+		if [ $rc -ne 0 ]; then
+			status=FAIL
+			fail=1
+			grep -E 'Failing input written to|--- FAIL|panic:' "$log" | head -n 5
+		fi
+		total=$(( total + ${execs:-0} ))
+		rows+=("$(printf '%-24s %-26s %12s %9s %7s %6ss %s' "$pkg" "$t" "${execs:-?}" "${rate:-?}" "${corpus:-?}" "$secs" "$status")")
+	done
+done
+
+echo
+printf '%-24s %-26s %12s %9s %7s %7s %s\n' package target execs execs/s corpus wall result
+for r in "${rows[@]}"; do echo "$r"; done
+echo "total executions: $total in $(( $(date +%s) - start_all ))s; logs in $logdir"
+if [ $fail -ne 0 ]; then
+	echo "FAIL: see the logs; failing inputs are in <package>/testdata/fuzz/<target>/ (commit them as regression seeds)"
+fi
+exit $fail
