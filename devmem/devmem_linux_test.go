@@ -857,8 +857,10 @@ func TestSend(t *testing.T) {
 			}
 			off += n
 		}
-		if err := c.Flush(ctx); err != nil {
-			t.Fatalf("Flush: %v", err)
+		fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
+		defer fcancel()
+		if err := c.Flush(fctx); err != nil {
+			t.Fatalf("Flush: %v; stats %+v", err, c.Stats())
 		}
 		st := c.Stats()
 		if st.TXPending != 0 || st.TXPendingRegs != 0 || st.SentBytes != uint64(len(want)) {
@@ -872,6 +874,9 @@ func TestSend(t *testing.T) {
 		if err := c.FreeRegion(rg); err != nil {
 			t.Fatal(err)
 		}
+		if e.mode == devmem.ModeDevmem && (st.TXCompleted != st.SendCalls || st.TXCopied != 0 || st.SendCalls == 0) {
+			t.Fatalf("devmem TX: %d sendmsg calls, %d completed, %d copied by the kernel; want all completed, none copied", st.SendCalls, st.TXCompleted, st.TXCopied)
+		}
 		if err := c.CloseWrite(); err != nil {
 			t.Fatal(err)
 		}
@@ -880,6 +885,17 @@ func TestSend(t *testing.T) {
 		}
 		if [32]byte(h.Sum(nil)) != sum(want) {
 			t.Fatal("received data differs from what was sent")
+		}
+		if rs := sc.Stats(); e.mode == devmem.ModeDevmem && rs.DevmemBytes == 0 {
+			t.Fatalf("receiver stats %+v: nothing arrived through devmem", rs)
+		}
+		// The dialed Conn still reads ordinary data after the completions.
+		if _, err := sc.Write([]byte("done")); err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, 4)
+		if _, err := io.ReadFull(c, b); err != nil || string(b) != "done" {
+			t.Fatalf("reading the reply on the dialed Conn: %q, %v", b, err)
 		}
 	})
 }

@@ -29,12 +29,14 @@ type rawIovec struct {
 // maxIov is the most iovecs one sendmsg takes (UIO_MAXIOV).
 const maxIov = 1024
 
-// txPend is the regions of one Send waiting for the completion of the
-// sendmsg calls first .. first+calls-1.
+// txPend is the regions of one Send waiting for the completion of its
+// sendmsg calls, numbered first .. first+calls-1.
 type txPend struct {
-	first, calls, left uint32
-	r0                 pagepool.Region
-	rs                 []pagepool.Region // more regions, for SendScatter
+	first, calls uint32
+	left         uint32 // calls not yet completed
+	open         bool   // the Send is still making calls
+	freed        bool   // the regions went back to the allocator
+	rs           []pagepool.Region
 }
 
 // txState is the transmit side of a dialed connection.
@@ -52,6 +54,7 @@ type txState struct {
 	sn   int
 	serr syscall.Errno
 	sfn  func(fd uintptr) bool
+	cur  *txPend // the Send in progress
 	wbuf []byte
 	wfn  func(fd uintptr) bool
 
@@ -62,11 +65,12 @@ type txState struct {
 
 	mu     sync.Mutex // guards what follows
 	seq    uint32     // number of the next zerocopy sendmsg
-	pend   []txPend
-	head   int
-	npend  uint64 // calls pending
-	nregs  uint64 // regions pending
-	qerr   error  // an error-queue message that is not a completion
+	pend   []*txPend  // by first, oldest first
+	spare  []*txPend
+	early  map[uint32]struct{} // completed calls not yet counted by their Send
+	npend  uint64              // calls pending
+	nregs  uint64              // regions pending
+	qerr   error               // an error-queue message that is not a completion
 	closed bool
 
 	sends, sentB, calls, compl, completed, copied atomic.Uint64
@@ -228,7 +232,7 @@ func (t *txState) cleanup() {
 	_ = t.bind.Close()
 	_ = t.buf.close()
 	t.mu.Lock()
-	t.pend, t.head, t.npend, t.nregs = nil, 0, 0, 0
+	t.pend, t.npend, t.nregs = nil, 0, 0
 	t.mu.Unlock()
 }
 
@@ -395,14 +399,16 @@ func (t *txState) sendDevmem(ctx context.Context, rs []pagepool.Region, n int) (
 	t.smsg.Control = &t.sctl[0]
 	t.smsg.SetControllen(len(t.sctl))
 
+	// The entry is queued before the first call: a completion can come
+	// back before sendmsg does.
 	t.mu.Lock()
-	first := t.seq
+	p := t.newPend(rs)
 	t.mu.Unlock()
+	t.cur = p
 	var (
-		calls uint32
-		sent  int
-		err   error
-		iov   = t.siov
+		sent int
+		err  error
+		iov  = t.siov
 	)
 	for sent < n {
 		t.smsg.Iov = (*unix.Iovec)(unsafe.Pointer(&iov[0]))
@@ -414,10 +420,6 @@ func (t *txState) sendDevmem(ctx context.Context, rs []pagepool.Region, n int) (
 		if err != nil {
 			break
 		}
-		calls++
-		t.mu.Lock()
-		t.seq++
-		t.mu.Unlock()
 		t.calls.Add(1)
 		sent += t.sn
 		// Skip what went out.
@@ -434,24 +436,70 @@ func (t *txState) sendDevmem(ctx context.Context, rs []pagepool.Region, n int) (
 		}
 	}
 	t.smsg.Iov = nil
-	if calls == 0 {
-		for _, r := range rs {
-			_ = t.alloc.Free(r)
-		}
-		return 0, err
-	}
-	p := txPend{first: first, calls: calls, left: calls, r0: rs[0]}
-	if len(rs) > 1 {
-		p.rs = append([]pagepool.Region(nil), rs[1:]...)
-	}
 	t.mu.Lock()
-	t.pend = append(t.pend, p)
-	t.npend += uint64(calls)
-	t.nregs += uint64(len(rs))
+	p.open = false
+	t.settle(p)
+	t.compact()
 	t.mu.Unlock()
-	// Completions may have come in before the regions were queued.
-	t.reapNow()
+	t.cur = nil
 	return sent, err
+}
+
+// newPend queues an entry for a Send of rs; t.mu held.
+func (t *txState) newPend(rs []pagepool.Region) *txPend {
+	var p *txPend
+	if k := len(t.spare); k > 0 {
+		p = t.spare[k-1]
+		t.spare = t.spare[:k-1]
+	} else {
+		p = new(txPend)
+	}
+	*p = txPend{first: t.seq, open: true, rs: append(p.rs[:0], rs...)}
+	t.pend = append(t.pend, p)
+	t.nregs += uint64(len(rs))
+	return p
+}
+
+// called counts a successful zerocopy sendmsg of p's Send; t.mu held.
+func (t *txState) called(p *txPend) {
+	s := t.seq
+	t.seq++
+	p.calls++
+	if _, ok := t.early[s]; ok {
+		delete(t.early, s)
+		return
+	}
+	p.left++
+	t.npend++
+}
+
+// settle frees p's regions once its Send is over and all its calls are
+// complete; t.mu held.
+func (t *txState) settle(p *txPend) {
+	if p.open || p.left != 0 || p.freed {
+		return
+	}
+	for _, r := range p.rs {
+		_ = t.alloc.Free(r)
+	}
+	t.nregs -= uint64(len(p.rs))
+	p.freed = true
+}
+
+// compact drops the settled entries from the queue; t.mu held.
+func (t *txState) compact() {
+	k := 0
+	for _, q := range t.pend {
+		if q.freed {
+			q.rs = q.rs[:0]
+			t.spare = append(t.spare, q)
+			continue
+		}
+		t.pend[k] = q
+		k++
+	}
+	clear(t.pend[k:])
+	t.pend = t.pend[:k]
 }
 
 // sendOnce is the sendmsg for the poller; it also drains completions, so
@@ -471,6 +519,11 @@ func (t *txState) sendOnce(fd uintptr) bool {
 			}
 		}
 		t.sn, t.serr = int(n), e
+		if e == 0 {
+			t.mu.Lock()
+			t.called(t.cur)
+			t.mu.Unlock()
+		}
 		return true
 	}
 }
@@ -521,7 +574,8 @@ func (t *txState) reap(fd uintptr) bool {
 	}
 }
 
-// complete frees the regions whose sendmsg calls cp covers.
+// complete counts the sendmsg calls cp covers as done and frees the
+// regions of the Sends that are complete.
 func (t *txState) complete(cp cmsg.Completion) {
 	t.compl.Add(1)
 	t.completed.Add(uint64(cp.Len()))
@@ -530,48 +584,32 @@ func (t *txState) complete(cp cmsg.Completion) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	L := cp.Len()
-	for i := t.head; i < len(t.pend); i++ {
-		p := &t.pend[i]
-		if p.left == 0 {
-			continue
+	// Walk the calls of cp and the entries together: both ascend.
+	i := 0
+	s := cp.Lo
+	for range cp.Len() {
+		for i < len(t.pend) && s-t.pend[i].first >= t.pend[i].calls && int32(s-t.pend[i].first) >= 0 {
+			i++
 		}
-		var overlap uint32
-		if d := p.first - cp.Lo; d < L {
-			// p starts inside cp.
-			overlap = min(p.calls, L-d)
-		} else if d2 := cp.Lo - p.first; d2 < p.calls {
-			// cp starts inside p.
-			overlap = min(p.calls-d2, L)
-		} else if int32(d) > 0 {
-			// p starts after cp: so do the ones after it.
-			break
-		}
-		if overlap == 0 {
-			continue
-		}
-		overlap = min(overlap, p.left)
-		p.left -= overlap
-		t.npend -= uint64(overlap)
-		if p.left == 0 {
-			_ = t.alloc.Free(p.r0)
-			for _, r := range p.rs {
-				_ = t.alloc.Free(r)
+		if i < len(t.pend) && s-t.pend[i].first < t.pend[i].calls {
+			p := t.pend[i]
+			if p.left > 0 {
+				p.left--
+				t.npend--
 			}
-			t.nregs -= uint64(1 + len(p.rs))
-			p.rs = nil
+		} else {
+			// Its sendmsg has not returned yet (or it is not ours).
+			if t.early == nil {
+				t.early = make(map[uint32]struct{})
+			}
+			t.early[s] = struct{}{}
 		}
+		s++
 	}
-	for t.head < len(t.pend) && t.pend[t.head].left == 0 {
-		t.head++
+	for _, p := range t.pend {
+		t.settle(p)
 	}
-	if t.head == len(t.pend) {
-		t.pend, t.head = t.pend[:0], 0
-	} else if t.head > 64 && t.head > len(t.pend)/2 {
-		k := copy(t.pend, t.pend[t.head:])
-		clear(t.pend[k:])
-		t.pend, t.head = t.pend[:k], 0
-	}
+	t.compact()
 }
 
 // waitProgress waits until a completion arrives (or nothing is pending).
