@@ -105,6 +105,9 @@ func TestDevmemRXTX(t *testing.T) {
 		args  []string // the client's own
 	}{
 		{"ipv4 pattern", p.Local.Addr4.Addr().String(), "", []string{"-size", "2M"}},
+		// The client binds to its address and the server's port (-c), as
+		// the kernel tool does.
+		{"ipv4 pattern bound client", p.Local.Addr4.Addr().String(), "", []string{"-size", "2M", "-c", p.Peer.Addr4.Addr().String()}},
 		// Devmem RX from an ordinary TCP sender, as with the kernel
 		// selftest's socat.
 		{"ipv4 pattern from a copy client", p.Local.Addr4.Addr().String(), "", []string{"-size", "2M", "-mode", "copy"}},
@@ -155,6 +158,11 @@ func TestDevmemRXTX(t *testing.T) {
 			}
 			if v := sr.Validation; v != nil && (v.Bytes != want || v.Mismatches != 0) {
 				t.Fatalf("validation %+v, want %d bytes and no mismatch", v, want)
+			}
+			if i := slices.Index(tc.args, "-c"); i >= 0 {
+				if want := net.JoinHostPort(tc.args[i+1], port(a)); len(cr.Conns) != 1 || cr.Conns[0].Local != want {
+					t.Fatalf("client connections %+v, want one from %s", cr.Conns, want)
+				}
 			}
 			if sr.BindingID == 0 || len(sr.Queues) != 1 || sr.DontneedCalls == 0 {
 				t.Fatalf("server binding %d queues %v DONTNEED calls %d", sr.BindingID, sr.Queues, sr.DontneedCalls)
@@ -298,5 +306,20 @@ func TestDevmemInterruptRestores(t *testing.T) {
 	}
 	if q := boundQueues(t, p.Local.Ifindex); len(q) != 0 {
 		t.Fatalf("queues %v still bound after the interrupt", q)
+	}
+}
+
+// TestDevmemRXBufLen asks for an RX buffer length (-b) that netdevsim
+// cannot set: the server fails, says why, and leaves the device as it was.
+func TestDevmemRXBufLen(t *testing.T) {
+	p := simPair(t, 1)
+	checkLeaks(t)
+	before := rings(t, p.Local.Ifindex)
+	o := runProg(t.Context(), "", nil, "-l", "-f", p.Local.Name, "-s", p.Local.Addr4.Addr().String(), "-p", "0", "-b", "16K", "-bufsize", "4M")
+	if o.code != exitFail || !strings.Contains(o.stderr, "rx-buf-len") {
+		t.Fatalf("status %d, want a failure naming rx-buf-len:\n%s", o.code, o.stderr)
+	}
+	if after := rings(t, p.Local.Ifindex); *after != *before {
+		t.Fatalf("rings changed: before %+v, after %+v", before, after)
 	}
 }

@@ -141,16 +141,6 @@ func TestPutGet(t *testing.T) {
 	}
 }
 
-// rawReq sends a request frame with its key and payload as given.
-func rawReq(t *testing.T, c net.Conn, o op, key string, size uint64, crc uint32, payload []byte) {
-	t.Helper()
-	var h [headerLen]byte
-	(&request{op: o, keyLen: uint16(len(key)), size: size, crc: crc, id: 9}).marshal(&h)
-	if _, err := c.Write(append(append(h[:], key...), payload...)); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func readResp(t *testing.T, r io.Reader) (response, string) {
 	t.Helper()
 	var h [headerLen]byte
