@@ -1,13 +1,13 @@
 package testutil
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"testing"
 
 	"github.com/devmem-go/devmem/internal/uapi"
 	"github.com/mdlayher/netlink"
-	"github.com/mdlayher/netlink/nlenc"
 	"golang.org/x/sys/unix"
 )
 
@@ -58,9 +58,9 @@ func (r *RTNL) Close() error {
 func ifinfomsg(family uint8, index int32, flags, change uint32) []byte {
 	b := make([]byte, unix.SizeofIfInfomsg)
 	b[0] = family
-	nlenc.PutUint32(b[4:8], uint32(index))
-	nlenc.PutUint32(b[8:12], flags)
-	nlenc.PutUint32(b[12:16], change)
+	binary.NativeEndian.PutUint32(b[4:8], uint32(index))
+	binary.NativeEndian.PutUint32(b[8:12], flags)
+	binary.NativeEndian.PutUint32(b[12:16], change)
 	return b
 }
 
@@ -101,7 +101,7 @@ func (r *RTNL) LinkIndex(name string) (int, error) {
 	if len(msgs) != 1 || len(msgs[0].Data) < unix.SizeofIfInfomsg {
 		return 0, fmt.Errorf("testutil: %s: unexpected reply (%d messages)", what, len(msgs))
 	}
-	return int(int32(nlenc.Uint32(msgs[0].Data[4:8]))), nil
+	return int(int32(binary.NativeEndian.Uint32(msgs[0].Data[4:8]))), nil
 }
 
 // SetUp brings the link up.
@@ -129,7 +129,7 @@ func (r *RTNL) AddAddr(ifindex int, p netip.Prefix) error {
 	msg[1] = uint8(p.Bits())
 	msg[2] = uint8(flags)
 	msg[3] = unix.RT_SCOPE_UNIVERSE
-	nlenc.PutUint32(msg[4:8], uint32(ifindex))
+	binary.NativeEndian.PutUint32(msg[4:8], uint32(ifindex))
 	data, err := encodeAttrs(what, msg, func(ae *netlink.AttributeEncoder) {
 		ae.Bytes(unix.IFA_LOCAL, a.AsSlice())
 		ae.Bytes(unix.IFA_ADDRESS, a.AsSlice())

@@ -2,6 +2,7 @@ package vmtest
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"crypto/sha256"
 	"debug/elf"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/cavaliergopher/cpio"
@@ -88,7 +90,31 @@ func baseImage(cache, init string, k *Kernel) (string, error) {
 	if err := os.Rename(tmp.Name(), out); err != nil {
 		return "", fmt.Errorf("vmtest: cache: %w", err)
 	}
+	pruneBases(dir, keepBases)
 	return out, nil
+}
+
+// keepBases is how many base archives (one per vminit build and kernel)
+// the cache keeps.
+const keepBases = 8
+
+// pruneBases removes all but the keep most recent base archives in dir.
+func pruneBases(dir string, keep int) {
+	names, _ := filepath.Glob(filepath.Join(dir, "base-*.cpio.gz"))
+	type file struct {
+		name string
+		mod  int64
+	}
+	var files []file
+	for _, n := range names {
+		if fi, err := os.Stat(n); err == nil {
+			files = append(files, file{n, fi.ModTime().UnixNano()})
+		}
+	}
+	slices.SortFunc(files, func(a, b file) int { return cmp.Compare(b.mod, a.mod) })
+	for i := keep; i < len(files); i++ {
+		os.Remove(files[i].name)
+	}
 }
 
 func hashFile(w io.Writer, name string) error {

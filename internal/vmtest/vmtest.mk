@@ -8,13 +8,16 @@
 #   make vmtest-tools            build bin/vmrun and bin/vminit
 #
 # Knobs: VMTEST_KERNELS, VMTEST_PKGS (default ./...), VMTEST_FLAGS (extra
-# go test flags, e.g. -run or -v), and the VMTEST_* environment variables
+# go test flags, e.g. -run or -v), VMTEST_GOTEST_TIMEOUT (go test -timeout per
+# package, default 5m), and the VMTEST_* environment variables
 # vmrun reads (VMTEST_TIMEOUT, VMTEST_ACCEL, VMTEST_MEM, VMTEST_VERBOSE, ...).
 
 GO ?= go
 VMTEST_KERNELS ?= stock-6.12 stock-7.2 devmem-7.2
 VMTEST_PKGS ?= ./...
 VMTEST_FLAGS ?=
+# Per test binary, inside the VM (vmrun allows one more minute for booting).
+VMTEST_GOTEST_TIMEOUT ?= 5m
 VMRUN := $(CURDIR)/bin/vmrun
 KERNEL ?= stock-7.2
 PKG ?= ./...
@@ -36,7 +39,7 @@ vmtest: vmtest-runner
 	@fail=""; all=$$(date +%s); \
 	for k in $(VMTEST_KERNELS); do \
 		start=$$(date +%s); echo "=== vmtest: kernel $$k"; \
-		if VMTEST_KERNEL=$$k CGO_ENABLED=0 $(GO) test -exec "$(VMRUN)" -count=1 $(VMTEST_FLAGS) $(VMTEST_PKGS); \
+		if VMTEST_KERNEL=$$k CGO_ENABLED=0 $(GO) test -exec "$(VMRUN)" -count=1 -timeout $(VMTEST_GOTEST_TIMEOUT) $(VMTEST_FLAGS) $(VMTEST_PKGS); \
 		then r=ok; else r=FAIL; fail="$$fail $$k"; fi; \
 		echo "=== vmtest: kernel $$k: $$r in $$(( $$(date +%s) - start ))s"; \
 	done; \
@@ -45,4 +48,4 @@ vmtest: vmtest-runner
 
 vmtest-one: vmtest-tools
 	internal/vmtest/scripts/kernels.sh $(KERNEL)
-	VMTEST_KERNEL=$(KERNEL) CGO_ENABLED=0 $(GO) test -exec "$(VMRUN)" -count=1 $(VMTEST_FLAGS) $(PKG)
+	VMTEST_KERNEL=$(KERNEL) CGO_ENABLED=0 $(GO) test -exec "$(VMRUN)" -count=1 -timeout $(VMTEST_GOTEST_TIMEOUT) $(VMTEST_FLAGS) $(PKG)

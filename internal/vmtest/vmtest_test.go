@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -302,5 +303,28 @@ func TestLimitedBuffer(t *testing.T) {
 	b.WriteString("abcdef")
 	if got := b.String(); got != "89abcdef" {
 		t.Errorf("kept %q, want the last 8 bytes", got)
+	}
+}
+
+func TestPruneBases(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	for i := range 5 {
+		p := filepath.Join(dir, fmt.Sprintf("base-%d.cpio.gz", i))
+		writeFile(t, p, "x")
+		mt := now.Add(time.Duration(i) * time.Minute)
+		if err := os.Chtimes(p, mt, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(dir, "kvm-probe"), "x")
+	pruneBases(dir, 2)
+	var got []string
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		got = append(got, e.Name())
+	}
+	if diff := cmp.Diff([]string{"base-3.cpio.gz", "base-4.cpio.gz", "kvm-probe"}, got); diff != "" {
+		t.Errorf("after pruning (-want +got):\n%s", diff)
 	}
 }
