@@ -246,6 +246,7 @@ func TestDevmemNegative(t *testing.T) {
 	if o.code != exitOK {
 		t.Fatalf("status %d\n%s\n%s", o.code, o.stderr, o.stdout)
 	}
+	t.Log(o.stderr)
 	r := decode[negativeResult](t, o)
 	var names []string
 	for _, c := range r.Checks {

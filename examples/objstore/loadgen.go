@@ -110,6 +110,13 @@ func loadgen(ctx context.Context, cfg loadConfig) (*loadResult, error) {
 		}
 		clients = append(clients, c)
 	}
+	// Ctrl-C: closing the connections unblocks the clients.
+	stop := context.AfterFunc(ctx, func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	})
+	defer stop()
 	switch c := clients[0]; {
 	case !cfg.DataChannel:
 		res.DataChannel = "inline"

@@ -216,6 +216,11 @@ func serveMain(ctx context.Context, cfg serverConfig, jsonOut bool, sio *stdio) 
 		fmt.Fprintf(sio.err, " (%s)", st.Reason)
 	}
 	fmt.Fprintf(sio.err, "; store %s of %s\n", human(st.StoreCapacity), st.StoreKind)
+	if st.Mode == "devmem" {
+		for _, n := range s.notes {
+			fmt.Fprintf(sio.err, "objstore: note: %s\n", n)
+		}
+	}
 	if sio.ready != nil {
 		sio.ready(s.l.Addr())
 	}

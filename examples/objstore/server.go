@@ -43,6 +43,7 @@ type serverConfig struct {
 // into the store and GET out of it.
 type server struct {
 	cfg   serverConfig
+	notes []string // what the NIC setup left out
 	l     *devmem.Listener
 	store *store
 	start time.Time
@@ -96,12 +97,16 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 		defer f.Close()
 		lc.Buffer, lc.Setup = f, false
 	}
+	var notes []string
+	if lc.Setup {
+		notes = planSetup(lc, cfg.Addr)
+	}
 	l, err := lc.Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {
 		st.close()
 		return nil, err
 	}
-	return &server{cfg: cfg, l: l, store: st, start: time.Now(), sess: make(map[*session]struct{})}, nil
+	return &server{cfg: cfg, l: l, store: st, start: time.Now(), sess: make(map[*session]struct{}), notes: notes}, nil
 }
 
 // serve accepts connections until ctx is done or the server is closed,
