@@ -190,7 +190,7 @@ func TestRunFake(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, want := range []string{"-accel tcg -cpu max", "-m 1024 -smp 1", "-kernel " + img,
-			"console=ttyS0 panic=-1 quiet foo=bar", "-no-reboot", "-device x"} {
+			"console=ttyS0 panic=-1 quiet nowatchdog workqueue.watchdog_thresh=0 foo=bar", "-no-reboot", "-device x"} {
 			if !strings.Contains(stdout.String(), want) {
 				t.Errorf("QEMU command line %q lacks %q", stdout.String(), want)
 			}
