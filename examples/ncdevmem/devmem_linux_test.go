@@ -324,3 +324,21 @@ func TestDevmemRXBufLen(t *testing.T) {
 		t.Fatalf("rings changed: before %+v, after %+v", before, after)
 	}
 }
+
+// TestDevmemFlowSteeringError connects from the server's own namespace:
+// the flow goes over loopback, never through the bound queue, and the
+// server fails as the kernel tool does.
+func TestDevmemFlowSteeringError(t *testing.T) {
+	p := simPair(t, 1)
+	checkLeaks(t)
+	addr := p.Local.Addr4.Addr().String()
+	a, wait := server(t, t.Context(), "-l", "-f", p.Local.Name, "-s", addr, "-p", "0", "-v", "7", "-mode", "devmem", "-bufsize", "4M")
+	c := runProg(t.Context(), "\x01\x02\x03\x04\x05\x06\n", nil, "-s", addr, "-p", port(a), "-mode", "copy")
+	s := wait()
+	if c.code != exitOK {
+		t.Fatalf("client: %d\n%s", c.code, c.stderr)
+	}
+	if s.code != exitFail || !strings.Contains(s.stderr, "flow steering error") {
+		t.Fatalf("server status %d, want the flow steering error:\n%s", s.code, s.stderr)
+	}
+}

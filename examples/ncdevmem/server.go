@@ -310,7 +310,7 @@ func receive(ctx context.Context, c *devmem.Conn, o *options, out *lockedWriter,
 	pageSize := uint32(os.Getpagesize())
 	frags := make([]devmem.Frag, 0, 256)
 	linear := make([]byte, linearSize)
-	var plain uint64
+	seenDevmem := false
 	for {
 		fs, _, err := c.ReadFragsContext(ctx, frags[:0], linear)
 		if err == io.EOF {
@@ -332,13 +332,17 @@ func receive(ctx context.Context, c *devmem.Conn, o *options, out *lockedWriter,
 			}
 			fmt.Fprintf(log, "recvmsg ret=%d\n", n)
 		}
-		if devmemMode {
-			// The kernel tool fails when a read brings no devmem cmsg at
-			// all: the flow missed the bound queues.
-			if p := c.Stats().PlainBytes; p > plain {
+		if devmemMode && !seenDevmem {
+			// As the kernel tool, fail when the data arrives without
+			// devmem cmsgs: the flow missed the bound queues. Ordinary
+			// data later in a devmem stream (a packet the NIC did not
+			// split) is counted and checked like the rest; -L refuses it.
+			st := c.Stats()
+			if st.PlainBytes > 0 && st.DevmemBytes == 0 {
 				_ = c.Release(fs)
-				return cr, fmt.Errorf("flow steering error: %d bytes arrived as ordinary data, not in the dma-buf (the flow did not land on a bound queue)", p-plain)
+				return cr, fmt.Errorf("flow steering error: %d bytes arrived as ordinary data, not in the dma-buf (the flow did not land on a bound queue)", st.PlainBytes)
 			}
+			seenDevmem = st.DevmemBytes > 0
 		}
 		if err := c.BeginRead(); err != nil {
 			_ = c.Release(fs)
