@@ -42,6 +42,7 @@ deps:
 	command -v qemu-system-x86_64 >/dev/null || need="$$need qemu-system-x86"; \
 	for t in gcc make flex bison bc; do command -v $$t >/dev/null || need="$$need $$t"; done; \
 	[ -e /usr/include/libelf.h ] || need="$$need libelf-dev"; \
+	for t in zstd xz patch python3; do command -v $$t >/dev/null || need="$$need $$( [ $$t = xz ] && echo xz-utils || echo $$t)"; done; \
 	dpkg -s debian-archive-keyring >/dev/null 2>&1 || need="$$need debian-archive-keyring"; \
 	if [ -n "$$need" ]; then \
 		echo "installing:$$need"; \
