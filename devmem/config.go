@@ -9,7 +9,9 @@ import (
 )
 
 // DefaultBufferSize is the size of the buffer Listen and Dial create when the
-// config names neither a Buffer nor a BufferSize.
+// config names neither a Buffer nor a BufferSize. It is the largest udmabuf
+// the driver allows by default (its size_limit_mb parameter, see
+// udmabuf.Limits).
 const DefaultBufferSize = 64 << 20
 
 // ListenConfig configures a Listener. The zero value listens in copy mode
@@ -33,13 +35,15 @@ type ListenConfig struct {
 	// whose SyscallConn yields the dma-buf descriptor). Listen duplicates
 	// the descriptor, so the caller may close Buffer once Listen has
 	// returned; the kernel keeps the memory alive while it is bound or
-	// tokens are outstanding. If nil, Listen creates a udmabuf of
-	// BufferSize bytes (Linux with /dev/udmabuf), which the Listener owns.
+	// tokens are outstanding. A descriptor that is no dma-buf (a memfd)
+	// serves the copy path only. If nil, Listen creates a udmabuf of
+	// BufferSize bytes (package udmabuf), which the Listener owns.
 	Buffer syscall.Conn
 	// BufferSize is the size of the buffer Listen creates when Buffer is
-	// nil (default DefaultBufferSize), rounded up to whole pages. It is
-	// also the size of the memfd the copy fallback uses when Buffer
-	// cannot be mapped.
+	// nil (default DefaultBufferSize), rounded up to whole pages; more
+	// than udmabuf's size_limit_mb makes Listen fall back (Reason says
+	// how to raise the limit). It is also the size of the memfd the copy
+	// fallback uses when no dma-buf can be had or mapped.
 	BufferSize int64
 
 	// Setup makes Listen prepare the device for devmem RX (netdev.Apply:

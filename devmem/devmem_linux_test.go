@@ -643,7 +643,7 @@ func TestCallerBuffer(t *testing.T) {
 	if l.Reason() == nil {
 		t.Fatalf("Reason() = nil in copy mode")
 	}
-	if st := l.Stats(); st.BufferSize != size || st.BufferKind != "dma-buf" {
+	if st := l.Stats(); st.BufferSize != size || st.BufferKind != "file" {
 		t.Fatalf("Stats: buffer %d bytes, %s; want the caller's %d bytes", st.BufferSize, st.BufferKind, size)
 	}
 	c, client := accept(t, e, l)

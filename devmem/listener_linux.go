@@ -137,7 +137,7 @@ func (l *listener) setup(ctx context.Context, lc *ListenConfig) error {
 		sh.mode = ModeDevmem
 		sh.buf = buf
 		// Read and WriteTo need a mapping; ReadFrags does not.
-		_ = buf.mmap(false)
+		_ = buf.mmap()
 		sh.limiter = pagepool.NewLimiter(lc.ListenerMaxFrags, lc.ListenerMaxBytes)
 		sh.acquire()
 		l.sh = sh
@@ -153,7 +153,7 @@ func (l *listener) setup(ctx context.Context, lc *ListenConfig) error {
 	sh.mode = ModeCopy
 	if buf != nil {
 		size = buf.size
-		if err := buf.mmap(true); err != nil {
+		if err := buf.mmap(); err != nil {
 			_ = buf.close()
 			buf = nil
 		}
@@ -163,7 +163,7 @@ func (l *listener) setup(ctx context.Context, lc *ListenConfig) error {
 		if err != nil {
 			return err
 		}
-		if err := b.mmap(true); err != nil {
+		if err := b.mmap(); err != nil {
 			_ = b.close()
 			return err
 		}

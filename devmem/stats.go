@@ -63,7 +63,7 @@ type ListenerStats struct {
 	BindingID  uint32   // the RX binding id (devmem mode)
 	Queues     []uint32 // the bound RX queues (devmem mode)
 	BufferSize uint64   // bytes in the buffer received into
-	BufferKind string   // "dma-buf", "udmabuf" or "memfd"
+	BufferKind string   // "dma-buf" (the caller's), "udmabuf", "memfd", or "file" (the caller's, not a dma-buf)
 
 	Accepted uint64 // connections accepted
 	Open     int    // connections accepted and not yet closed

@@ -74,6 +74,7 @@ type txState struct {
 	closed bool
 
 	sends, sentB, calls, compl, completed, copied atomic.Uint64
+	cpuWrite                                      atomic.Bool // RegionBytes opened a CPU write window
 }
 
 func dial(ctx context.Context, network, address string, cfg *DialConfig) (*conn, error) {
@@ -140,7 +141,7 @@ func (c *conn) setupTX(cfg *DialConfig) error {
 	if reason == nil {
 		// Filling regions through the CPU needs a mapping; a GPU buffer
 		// is filled by its device instead.
-		_ = buf.mmap(true)
+		_ = buf.mmap()
 	} else {
 		if cfg.Fallback == FallbackNone {
 			_ = buf.close()
@@ -149,7 +150,7 @@ func (c *conn) setupTX(cfg *DialConfig) error {
 		c.mode, c.reason = ModeCopy, reason
 		if buf != nil {
 			size = buf.size
-			if err := buf.mmap(true); err != nil {
+			if err := buf.mmap(); err != nil {
 				_ = buf.close()
 				buf = nil
 			}
@@ -159,7 +160,7 @@ func (c *conn) setupTX(cfg *DialConfig) error {
 			if err != nil {
 				return err
 			}
-			if err := b.mmap(true); err != nil {
+			if err := b.mmap(); err != nil {
 				_ = b.close()
 				return err
 			}
@@ -281,8 +282,11 @@ func (c *conn) regionBytes(r pagepool.Region) []byte {
 	if mem == nil || r.Len == 0 || r.Offset > uint64(len(mem)) || r.Len > uint64(len(mem))-r.Offset {
 		return nil
 	}
-	if c.mode == ModeDevmem {
-		_ = c.tx.buf.sync(uapi.DMA_BUF_SYNC_WRITE | uapi.DMA_BUF_SYNC_START)
+	if c.mode == ModeDevmem && c.tx.cpuWrite.CompareAndSwap(false, true) {
+		// A CPU write window, which the next Send ends.
+		if c.tx.buf.sync(uapi.DMA_BUF_SYNC_WRITE|uapi.DMA_BUF_SYNC_START) != nil {
+			c.tx.cpuWrite.Store(false)
+		}
 	}
 	return mem[r.Offset : r.Offset+r.Len : r.Offset+r.Len]
 }
@@ -383,8 +387,11 @@ func (t *txState) writeOnce(fd uintptr) bool {
 // and the SCM_DEVMEM_DMABUF control message, and queues the regions until
 // their completions arrive.
 func (t *txState) sendDevmem(ctx context.Context, rs []pagepool.Region, n int) (int, error) {
-	// The CPU (if it wrote the regions) is done with them.
-	_ = t.buf.sync(uapi.DMA_BUF_SYNC_WRITE | uapi.DMA_BUF_SYNC_END)
+	// The CPU, if it wrote regions, is done with them: the exporter
+	// flushes them for the device.
+	if t.cpuWrite.Swap(false) {
+		_ = t.buf.sync(uapi.DMA_BUF_SYNC_WRITE | uapi.DMA_BUF_SYNC_END)
+	}
 	t.siov = t.siov[:0]
 	left := uint64(n)
 	for _, r := range rs {
