@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/devmem-go/devmem/cmsg"
-	"github.com/devmem-go/devmem/netdev"
 	"github.com/devmem-go/devmem/devmem"
+	"github.com/devmem-go/devmem/netdev"
 	"github.com/devmem-go/devmem/pagepool"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
