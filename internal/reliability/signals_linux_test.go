@@ -90,9 +90,9 @@ func TestSignalStorm(t *testing.T) {
 	l := listenCopy(t, &devmem.ListenConfig{BufferSize: 16 << 20})
 	stop := signalStorm(t)
 	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		errs  []error
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		errs   []error
 		nbytes atomic.Int64
 	)
 	fail := func(err error) {
