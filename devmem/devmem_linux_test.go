@@ -992,3 +992,70 @@ func TestIdleConnsHoldNoMemory(t *testing.T) {
 		}
 	}
 }
+
+// TestSendWhileReading reads a reply on a dialed Conn while it sends: the
+// completions of zerocopy sends arrive as error-queue events, which must not
+// break the reads.
+func TestSendWhileReading(t *testing.T) {
+	forEachMode(t, func(t *testing.T, e *env) {
+		l := e.listen(t, nil)
+		c := e.dialDevmem(t, l.Addr(), &devmem.DialConfig{BufferSize: 1 << 20})
+		sc, err := l.AcceptDevmem()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sc.Close()
+		const total = 8 << 20
+		served := make(chan error, 1)
+		go func() {
+			var n int64
+			acked := false
+			for n < total {
+				k, err := io.CopyN(io.Discard, sc, 64<<10)
+				n += k
+				if err != nil {
+					served <- err
+					return
+				}
+				if !acked && n >= total/2 {
+					if _, err := sc.Write([]byte("ack")); err != nil {
+						served <- err
+						return
+					}
+					acked = true
+				}
+			}
+			served <- nil
+		}()
+		reply := make(chan error, 1)
+		go func() {
+			b := make([]byte, 3)
+			_, err := io.ReadFull(c, b)
+			if err == nil && string(b) != "ack" {
+				err = fmt.Errorf("read %q", b)
+			}
+			reply <- err
+		}()
+		ctx := context.Background()
+		for sent := 0; sent < total; {
+			n := min(total-sent, 128<<10)
+			r, err := c.Alloc(ctx, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Send(ctx, r, n); err != nil {
+				t.Fatal(err)
+			}
+			sent += n
+		}
+		if err := c.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-served; err != nil {
+			t.Fatalf("receiver: %v", err)
+		}
+		if err := <-reply; err != nil {
+			t.Fatalf("reading the reply while sending: %v", err)
+		}
+	})
+}

@@ -8,6 +8,8 @@ import (
 	"math"
 	"net"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/devmem-go/devmem/cmsg"
 	"github.com/devmem-go/devmem/internal/uapi"
@@ -333,7 +335,7 @@ func (c *conn) read(p []byte) (int, error) {
 		return 0, net.ErrClosed
 	}
 	if c.sh == nil {
-		n, err := c.sock.Read(p)
+		n, err := c.readPlain(p)
 		return n, c.opErr(opRead, err)
 	}
 	if len(p) == 0 {
@@ -406,6 +408,59 @@ func (c *conn) read(p []byte) (int, error) {
 	return n, nil
 }
 
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// readPlain reads ordinary data on a dialed connection. Zerocopy
+// completions make the socket report EPOLLERR; when the poller sees that
+// event alone (the send buffer full, no data to read), Go's runtime refuses
+// to wait for reads on the socket ("not pollable") until its next other
+// event. readPlain then reads directly and, with nothing to read, waits
+// with poll(2) in slices of at most pollSlice, which blocks a thread only
+// in that state, until data arrives or the deadline passes.
+func (c *conn) readPlain(p []byte) (int, error) {
+	for {
+		n, err := c.sock.Read(p)
+		if err == nil || c.tx == nil || !strings.Contains(err.Error(), "not pollable") {
+			return n, err
+		}
+		c.tx.reapNow()
+		var (
+			rn   int
+			rerr error
+		)
+		if err := c.rc.Control(func(fd uintptr) {
+			rn, rerr = unix.Read(int(fd), p)
+			if rerr != unix.EAGAIN {
+				return
+			}
+			wait := pollSlice
+			if d := c.rdl.Load(); d != 0 {
+				wait = min(wait, max(0, time.Until(time.Unix(0, d))))
+			}
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			_, _ = unix.Poll(pfd, int(wait.Milliseconds()))
+		}); err != nil {
+			return 0, err
+		}
+		switch {
+		case rerr == nil && rn == 0 && len(p) > 0:
+			return 0, io.EOF
+		case rerr == nil:
+			return rn, nil
+		case rerr != unix.EAGAIN:
+			return 0, os.NewSyscallError("read", rerr)
+		}
+		if d := c.rdl.Load(); d != 0 && time.Now().UnixNano() >= d {
+			return 0, os.ErrDeadlineExceeded
+		}
+	}
+}
+
+// pollSlice bounds one poll(2) of readPlain.
+const pollSlice = 20 * time.Millisecond
+
 // readBufs allocates Read and WriteTo's buffers; c.rmu held.
 func (c *conn) readBufs() {
 	if c.rfr == nil {
@@ -422,7 +477,7 @@ func (c *conn) writeTo(w io.Writer) (int64, error) {
 		return 0, net.ErrClosed
 	}
 	if c.sh == nil {
-		return io.Copy(w, readerOnly{c.sock})
+		return io.Copy(w, readerOnly{readerFunc(c.read)})
 	}
 	if !c.enter() {
 		return 0, c.opErr(opRead, net.ErrClosed)
