@@ -36,13 +36,6 @@ func guard(t *testing.T) {
 	fdtest.CheckLeaks(t)
 }
 
-// figure logs a measured figure, "FIGURE name: value", so that the numbers
-// RELIABILITY.md reports can be read off `go test -v` output.
-func figure(t testing.TB, name string, format string, args ...any) {
-	t.Helper()
-	t.Logf("FIGURE %s: %s", name, fmt.Sprintf(format, args...))
-}
-
 // listenCopy makes a copy-mode Listener on loopback. Its cleanup closes it
 // and checks that nothing is left: no open connection, no frag outstanding,
 // no byte of the copy buffer in use.
