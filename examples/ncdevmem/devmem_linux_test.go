@@ -295,8 +295,8 @@ func TestDevmemInterruptRestores(t *testing.T) {
 		t.Fatalf("server ended: %d\n%s", o.code, o.stderr)
 	}
 	o := <-done
-	if o.code != exitInterrupted {
-		t.Fatalf("status %d, want %d\n%s", o.code, exitInterrupted, o.stderr)
+	if o.code != exitInterrupted || !strings.Contains(o.stderr, "NIC setup restored") {
+		t.Fatalf("status %d, want %d and the restore reported\n%s", o.code, exitInterrupted, o.stderr)
 	}
 	if during.TCPDataSplit != netdev.TCPDataSplitEnabled || len(bound) != 1 {
 		t.Fatalf("while serving: tcp-data-split %v, bound %v; want on and one queue", during.TCPDataSplit, bound)

@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, sio *stdio) int {
 	}
 	switch {
 	case err != nil && ctx.Err() != nil:
-		fmt.Fprintf(sio.err, "ncdevmem: interrupted; NIC setup restored\n")
+		fmt.Fprintln(sio.err, "ncdevmem: interrupted")
 		return exitInterrupted
 	case err != nil:
 		fmt.Fprintf(sio.err, "ncdevmem: %s: %v\n", name, err)

@@ -155,8 +155,13 @@ func serve(ctx context.Context, o *options, sio *stdio) (*serverResult, error) {
 	var closeOnce sync.Once
 	closeListener := func() {
 		closeOnce.Do(func() {
-			if err := l.Close(); err != nil {
+			switch err := l.Close(); {
+			case err != nil:
 				fmt.Fprintf(sio.err, "ncdevmem: closing the listener (unbind, NIC setup undo): %v\n", err)
+			case l.Mode() == devmem.ModeDevmem && lc.Setup:
+				fmt.Fprintln(sio.err, "ncdevmem: unbound, NIC setup restored")
+			case l.Mode() == devmem.ModeDevmem:
+				fmt.Fprintln(sio.err, "ncdevmem: unbound")
 			}
 		})
 	}
