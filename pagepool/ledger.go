@@ -26,8 +26,11 @@ const MaxToken = 1<<24 - 1
 // With BatchFrags or BatchBytes set, released frags are queued and returned
 // together once either threshold is reached, or on [Ledger.Flush]. Batches of
 // 1024 frags or more make the fewest system calls: the kernel takes at most
-// 1024 tokens per call. Queued frags still count as outstanding, and are
-// flushed at once while a reader waits for back-pressure room.
+// 1024 tokens (in at most 128 ranges) per call. A flush the threshold starts
+// makes only full calls when there is more than one call's worth: the rest,
+// which would make a short call, stays queued for the next batch. Queued
+// frags still count as outstanding, and are flushed at once, all of them,
+// while a reader waits for back-pressure room.
 type ReleasePolicy struct {
 	BatchFrags int    // flush at this many queued frags (0: no frag threshold)
 	BatchBytes uint64 // flush at this many queued bytes (0: no byte threshold)
@@ -227,6 +230,12 @@ type flushState struct {
 	err   error  // first system call error
 	cut   uint32 // with err: tokens from cut on were not submitted
 	cands []TokenRange
+
+	// whole: submit only full calls, keep the tokens of a last short one
+	// queued (from keep on) if an earlier call of this flush went out.
+	whole bool
+	kept  bool
+	keep  uint32
 }
 
 // NewLedger returns a ledger for the devmem TCP socket behind rc, for
@@ -402,17 +411,44 @@ func (l *Ledger) queue(t uint32, e *entry) {
 	l.st.ReleasedBytes += uint64(e.size)
 }
 
+// Flush modes: what shouldFlush calls for.
+const (
+	flushNone  = iota
+	flushAll   // everything queued
+	flushWhole // a batch threshold was reached: full calls only
+)
+
 // shouldFlush reports whether the policy, or a waiting reader, calls for a
-// flush now.
-func (l *Ledger) shouldFlush() bool {
+// flush now, and of what.
+func (l *Ledger) shouldFlush() int {
 	if l.pendF == 0 {
-		return false
+		return flushNone
 	}
 	p := l.policy
-	return (p.BatchFrags == 0 && p.BatchBytes == 0) ||
-		(p.BatchFrags > 0 && l.pendF >= uint64(p.BatchFrags)) ||
-		(p.BatchBytes > 0 && l.pendB >= p.BatchBytes) ||
-		l.note.waiters.Load() > 0 || (l.lim != nil && l.lim.note.waiters.Load() > 0)
+	switch {
+	case (p.BatchFrags == 0 && p.BatchBytes == 0) ||
+		l.note.waiters.Load() > 0 || (l.lim != nil && l.lim.note.waiters.Load() > 0):
+		return flushAll
+	case (p.BatchFrags > 0 && l.pendF >= uint64(p.BatchFrags)) ||
+		(p.BatchBytes > 0 && l.pendB >= p.BatchBytes):
+		return flushWhole
+	}
+	return flushNone
+}
+
+// policyFlush makes the flush shouldFlush called for.
+func (l *Ledger) policyFlush(mode int) error {
+	switch mode {
+	case flushAll:
+		return l.Flush()
+	case flushWhole:
+		l.fmu.Lock()
+		defer l.fmu.Unlock()
+		l.fs.whole = true
+		defer func() { l.fs.whole = false }()
+		return l.flushLocked()
+	}
+	return nil
 }
 
 // Release hands the DMABuf frags of frags back (Linear frags are ignored):
@@ -467,10 +503,7 @@ func (l *Ledger) Release(frags []cmsg.Frag) error {
 	l.st.Rejected += uint64(bad)
 	flush := l.shouldFlush()
 	l.mu.Unlock()
-	var err error
-	if flush {
-		err = l.Flush()
-	}
+	err := l.policyFlush(flush)
 	if bad > 0 {
 		return errors.Join(moreRejected(first, bad), err)
 	}
@@ -564,10 +597,7 @@ func (b Batch) Done() error {
 	l.free = append(l.free, b.slot)
 	flush := l.shouldFlush()
 	l.mu.Unlock()
-	if flush {
-		return l.Flush()
-	}
-	return nil
+	return l.policyFlush(flush)
 }
 
 // Flush returns every released frag still queued to the kernel now. It
@@ -604,7 +634,7 @@ func (l *Ledger) flushLocked() error {
 	fs := &l.fs
 	fs.nr, fs.slots = 0, 0
 	fs.freed, fs.unknown, fs.calls, fs.ranges, fs.shorts, fs.retries, fs.callErrs = 0, 0, 0, 0, 0, 0, 0
-	fs.err, fs.cut, fs.cands = nil, 0, nil
+	fs.err, fs.cut, fs.cands, fs.kept = nil, 0, nil, false
 	w := l.work
 	for wi := lo; wi < hi && fs.err == nil; wi++ {
 		word := w[wi]
@@ -616,11 +646,19 @@ func (l *Ledger) flushLocked() error {
 		}
 	}
 	if fs.err == nil {
-		l.submit()
+		if fs.whole && fs.calls > 0 && fs.nr > 0 && fs.slots < uapi.MAX_DONTNEED_FRAGS && fs.nr < uapi.MAX_DONTNEED_TOKENS {
+			// A short call after full ones: its tokens wait for the
+			// next batch.
+			fs.kept, fs.keep = true, fs.toks[0].TokenStart
+			fs.nr, fs.slots = 0, 0
+		} else {
+			l.submit()
+		}
 	}
 
 	// Account: tokens released are free again; on a system call error the
-	// ones not submitted go back to the queue.
+	// ones not submitted, and those kept for the next batch, go back to
+	// the queue.
 	l.mu.Lock()
 	var df, db uint64
 	ents, pend := l.ents, l.pend
@@ -635,7 +673,7 @@ func (l *Ledger) flushLocked() error {
 			if e.st != stPending || pend[wi]&(1<<b) != 0 {
 				continue // handed out again and recorded meanwhile
 			}
-			if fs.err != nil && t >= fs.cut {
+			if (fs.err != nil && t >= fs.cut) || (fs.kept && t >= fs.keep) {
 				pend[wi] |= 1 << b
 				l.plo = min(l.plo, wi)
 				l.phi = max(l.phi, wi+1)

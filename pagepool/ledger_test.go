@@ -357,6 +357,91 @@ func TestLedgerBatchedPolicy(t *testing.T) {
 	}
 }
 
+// TestLedgerBatchWholeCalls checks that a flush the batch threshold starts
+// sends only full SO_DEVMEM_DONTNEED calls once it has more than one call's
+// worth, keeping the rest queued, so that a stream released in reads of
+// any size makes ceil(frags/1024) calls; and that Flush sends the rest.
+func TestLedgerBatchWholeCalls(t *testing.T) {
+	odd := func(from, n int) []uint32 {
+		var ts []uint32
+		for i := from; i < from+n; i++ {
+			ts = append(ts, uint32(2*i+1))
+		}
+		return ts
+	}
+	oddRanges := func(from, n int) []uapi.DmabufToken {
+		var r []uapi.DmabufToken
+		for _, t := range odd(from, n) {
+			r = append(r, uapi.DmabufToken{TokenStart: t, TokenCount: 1})
+		}
+		return r
+	}
+	tests := []struct {
+		name     string
+		policy   ReleasePolicy
+		releases [][]uint32 // one Release each, in order
+		want     [][]uapi.DmabufToken
+		pending  uint64 // queued after the releases
+	}{
+		{"reads of 100 frags", ReleasePolicy{BatchFrags: 1024},
+			func() [][]uint32 {
+				var r [][]uint32
+				for i := range 30 {
+					r = append(r, span(uint32(100*i+1), uint32(100*i+100)))
+				}
+				return r
+			}(),
+			[][]uapi.DmabufToken{rng(1, 1024), rng(1025, 1024)}, 952},
+		{"one call's worth is sent whole", ReleasePolicy{BatchFrags: 1024}, [][]uint32{span(1, 1000), span(1001, 1024)},
+			[][]uapi.DmabufToken{rng(1, 1024)}, 0},
+		{"small batches are sent whole", ReleasePolicy{BatchFrags: 3}, [][]uint32{{1, 2}, {3, 4}, {5, 6}},
+			[][]uapi.DmabufToken{rng(1, 4)}, 2},
+		{"by bytes", ReleasePolicy{BatchBytes: 1100 * 4096}, [][]uint32{span(1, 1099), span(1100, 1200)},
+			[][]uapi.DmabufToken{rng(1, 1024)}, 176},
+		{"128 ranges make a full call", ReleasePolicy{BatchFrags: 200}, [][]uint32{odd(0, 300)},
+			[][]uapi.DmabufToken{oddRanges(0, 128), oddRanges(128, 128)}, 44},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := newModelKernel(t)
+			k.log = true
+			l := newLedger(k, &LedgerOptions{Policy: tt.policy})
+			var n, top uint32
+			for _, r := range tt.releases {
+				for _, tok := range r {
+					top = max(top, tok)
+					n++
+				}
+			}
+			if err := l.Record(k.issue(nil, int(top))); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range tt.releases {
+				fs := frags(r...)
+				k.released(fs)
+				if err := l.Release(fs); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if diff := cmp.Diff(tt.want, k.calls, cmpTokens); diff != "" {
+				t.Fatalf("DONTNEED calls after the releases (-want +got):\n%s", diff)
+			}
+			if st := l.Stats(); st.PendingFrags != tt.pending || st.Freed+st.PendingFrags != uint64(n) {
+				t.Fatalf("after the releases: stats %+v, want %d frags pending", st, tt.pending)
+			}
+			if err := l.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := len(k.calls), len(tt.want)+min(int(tt.pending), 1); got != want {
+				t.Fatalf("%d calls after Flush, want %d", got, want)
+			}
+			if st := l.Stats(); st.Freed != uint64(n) || st.PendingFrags != 0 {
+				t.Fatalf("after Flush: stats %+v", st)
+			}
+		})
+	}
+}
+
 func TestLedgerErrors(t *testing.T) {
 	k := newModelKernel(t)
 	l := newLedger(k, &LedgerOptions{Label: "conn"})
