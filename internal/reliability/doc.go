@@ -17,7 +17,8 @@
 //     short SO_DEVMEM_DONTNEED (tokens the kernel does not know), and
 //     back-pressure with withheld releases;
 //   - load: 10,000 connections in sequence and rounds of 256 at once through
-//     one Listener, every byte checksummed (1,000 and 64 with -short);
+//     one Listener, every byte checksummed (1,000 and 64 with -short and in
+//     the VM);
 //   - bad input: a table of public entry points and invalid arguments with
 //     the error class each must return, and no descriptor leaked;
 //   - privilege: a child process without CAP_NET_ADMIN (uid 65534) gets

@@ -16,7 +16,7 @@ import (
 	"github.com/devmem-go/devmem/pagepool"
 )
 
-// faults counts the faults injected by this file's tests; TestZFaultFigures
+// faults counts the faults injected by the tests; TestZZFaultSummary
 // reports the totals.
 var faults counter
 

@@ -86,12 +86,12 @@ func loadData(id uint64, max int) ([]byte, [32]byte) {
 }
 
 // TestLoadSequential makes 10,000 connections one after the other through
-// one Listener (1,000 with -short), each with up to 16 KiB checksummed end
+// one Listener (1,000 with -short and in the VM), each with up to 16 KiB checksummed end
 // to end, and checks that nothing is left afterwards.
 func TestLoadSequential(t *testing.T) {
 	guard(t)
 	n := 10000
-	if testing.Short() {
+	if light() {
 		n = 1000
 	}
 	l := listenCopy(t, &devmem.ListenConfig{BufferSize: 16 << 20})
@@ -122,13 +122,13 @@ func TestLoadSequential(t *testing.T) {
 }
 
 // TestLoadConcurrent runs rounds of 256 connections at once (64 with
-// -short) through one Listener for a bounded time, each with up to 256 KiB
+// -short and in the VM) through one Listener for a bounded time, each with up to 256 KiB
 // checksummed end to end, under a shared bound on outstanding bytes, and
 // checks that nothing is left afterwards.
 func TestLoadConcurrent(t *testing.T) {
 	guard(t)
 	conns, budget := 256, 8*time.Second
-	if testing.Short() {
+	if light() {
 		conns, budget = 64, time.Second
 	}
 	const maxBytes = 1 << 20

@@ -261,3 +261,9 @@ func (c *counter) get(name string) uint64 {
 	defer c.mu.Unlock()
 	return c.m[name]
 }
+
+// light reports whether the load-type tests should run their small
+// versions: with -short, and in the VM runner, where the copy path over
+// loopback is the same as on the host but runs 5 to 10 times slower under
+// TCG (and once per VM kernel). The full versions run on the host.
+func light() bool { return testing.Short() || testutil.InVM() }

@@ -183,7 +183,7 @@ func TestCloseUnblocks(t *testing.T) {
 // detector: the call must return promptly, with nil, EOF or net.ErrClosed.
 func TestCloseRaces(t *testing.T) {
 	iters := 40
-	if testing.Short() {
+	if light() {
 		iters = 8
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -224,7 +224,7 @@ func TestCloseRaces(t *testing.T) {
 func TestReleaseRacesClose(t *testing.T) {
 	guard(t)
 	iters := 30
-	if testing.Short() {
+	if light() {
 		iters = 5
 	}
 	l := listenCopy(t, nil)

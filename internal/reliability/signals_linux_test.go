@@ -84,7 +84,7 @@ func TestSignalStorm(t *testing.T) {
 	signal.Stop(warm)
 	guard(t)
 	size := 8 << 20
-	if testing.Short() {
+	if light() {
 		size = 2 << 20
 	}
 	l := listenCopy(t, &devmem.ListenConfig{BufferSize: 16 << 20})
