@@ -94,8 +94,10 @@ type ListenConfig struct {
 // DialConfig configures Dial. nil is the zero value: copy mode unless the
 // route's device accepts a TX binding of a udmabuf of DefaultBufferSize.
 type DialConfig struct {
-	// Interface names the device to send through. If empty, Dial uses the
-	// device of the route the kernel picked for the connection.
+	// Interface names the device to send through; Dial binds the socket
+	// to it (SO_BINDTODEVICE, which needs CAP_NET_RAW) before connecting.
+	// If empty, Dial uses the device of the route the kernel picked for
+	// the connection, and binds the socket to it only in devmem mode.
 	Interface string
 
 	// Buffer is a dma-buf the caller owns, to send from; see
