@@ -28,7 +28,8 @@ const MaxToken = 1<<24 - 1
 // 1024 frags or more make the fewest system calls: the kernel takes at most
 // 1024 tokens (in at most 128 ranges) per call. A flush the threshold starts
 // makes only full calls when there is more than one call's worth: the rest,
-// which would make a short call, stays queued for the next batch. Queued
+// which would make a short call, stays queued for the next batch if it is
+// below the thresholds. Queued
 // frags still count as outstanding, and are flushed at once, all of them,
 // while a reader waits for back-pressure room.
 type ReleasePolicy struct {
@@ -232,7 +233,8 @@ type flushState struct {
 	cands []TokenRange
 
 	// whole: submit only full calls, keep the tokens of a last short one
-	// queued (from keep on) if an earlier call of this flush went out.
+	// queued (from keep on) if an earlier call of this flush went out and
+	// they are below the batch thresholds.
 	whole bool
 	kept  bool
 	keep  uint32
@@ -646,9 +648,9 @@ func (l *Ledger) flushLocked() error {
 		}
 	}
 	if fs.err == nil {
-		if fs.whole && fs.calls > 0 && fs.nr > 0 && fs.slots < uapi.MAX_DONTNEED_FRAGS && fs.nr < uapi.MAX_DONTNEED_TOKENS {
-			// A short call after full ones: its tokens wait for the
-			// next batch.
+		if fs.whole && fs.calls > 0 && fs.nr > 0 && fs.slots < uapi.MAX_DONTNEED_FRAGS && fs.nr < uapi.MAX_DONTNEED_TOKENS && l.belowBatch() {
+			// A short call after full ones, smaller than a batch: its
+			// tokens wait for the next batch.
 			fs.kept, fs.keep = true, fs.toks[0].TokenStart
 			fs.nr, fs.slots = 0, 0
 		} else {
@@ -706,6 +708,27 @@ func (l *Ledger) flushLocked() error {
 		uerr = &UnknownTokensError{Count: int(fs.unknown), Candidates: fs.cands}
 	}
 	return errors.Join(fs.err, uerr)
+}
+
+// belowBatch reports whether the tokens of the call being built are fewer
+// than the policy's batch thresholds; fmu held.
+func (l *Ledger) belowBatch() bool {
+	fs, p := &l.fs, l.policy
+	if p.BatchFrags > 0 && uint64(fs.slots) >= uint64(p.BatchFrags) {
+		return false
+	}
+	if p.BatchBytes == 0 {
+		return true
+	}
+	var b uint64
+	l.mu.Lock()
+	for _, r := range fs.toks[:fs.nr] {
+		for t := r.TokenStart; t < r.TokenStart+r.TokenCount; t++ {
+			b += uint64(l.ents[t].size)
+		}
+	}
+	l.mu.Unlock()
+	return b < p.BatchBytes
 }
 
 // add appends tokens start..start+count-1 to the call being built, making

@@ -359,8 +359,9 @@ func TestLedgerBatchedPolicy(t *testing.T) {
 
 // TestLedgerBatchWholeCalls checks that a flush the batch threshold starts
 // sends only full SO_DEVMEM_DONTNEED calls once it has more than one call's
-// worth, keeping the rest queued, so that a stream released in reads of
-// any size makes ceil(frags/1024) calls; and that Flush sends the rest.
+// worth, keeping the rest queued if it is below the thresholds, so that a
+// stream released in reads of any size makes ceil(frags/1024) calls; and
+// that Flush sends the rest.
 func TestLedgerBatchWholeCalls(t *testing.T) {
 	odd := func(from, n int) []uint32 {
 		var ts []uint32
@@ -396,8 +397,12 @@ func TestLedgerBatchWholeCalls(t *testing.T) {
 			[][]uapi.DmabufToken{rng(1, 1024)}, 0},
 		{"small batches are sent whole", ReleasePolicy{BatchFrags: 3}, [][]uint32{{1, 2}, {3, 4}, {5, 6}},
 			[][]uapi.DmabufToken{rng(1, 4)}, 2},
+		{"a remainder of a batch or more is sent", ReleasePolicy{BatchFrags: 200}, [][]uint32{span(1, 1500)},
+			[][]uapi.DmabufToken{rng(1, 1024), rng(1025, 476)}, 0},
 		{"by bytes", ReleasePolicy{BatchBytes: 1100 * 4096}, [][]uint32{span(1, 1099), span(1100, 1200)},
 			[][]uapi.DmabufToken{rng(1, 1024)}, 176},
+		{"a remainder of a batch's bytes or more is sent", ReleasePolicy{BatchBytes: 100 * 4096}, [][]uint32{span(1, 1200)},
+			[][]uapi.DmabufToken{rng(1, 1024), rng(1025, 176)}, 0},
 		{"128 ranges make a full call", ReleasePolicy{BatchFrags: 200}, [][]uint32{odd(0, 300)},
 			[][]uapi.DmabufToken{oddRanges(0, 128), oddRanges(128, 128)}, 44},
 	}
