@@ -86,8 +86,8 @@ func loadData(id uint64, max int) ([]byte, [32]byte) {
 }
 
 // TestLoadSequential makes 10,000 connections one after the other through
-// one Listener (1,000 with -short and in the VM), each with up to 16 KiB checksummed end
-// to end, and checks that nothing is left afterwards.
+// one Listener (1,000 with -short and in the VM), each with up to 16 KiB
+// checksummed end to end, and checks that nothing is left afterwards.
 func TestLoadSequential(t *testing.T) {
 	guard(t)
 	n := 10000
@@ -122,9 +122,10 @@ func TestLoadSequential(t *testing.T) {
 }
 
 // TestLoadConcurrent runs rounds of 256 connections at once (64 with
-// -short and in the VM) through one Listener for a bounded time, each with up to 256 KiB
-// checksummed end to end, under a shared bound on outstanding bytes, and
-// checks that nothing is left afterwards.
+// -short and in the VM) through one Listener for a bounded time (8 s; 1 s),
+// each with up to 256 KiB checksummed end to end, under a per-connection
+// and a shared bound on outstanding bytes, and checks that nothing is left
+// afterwards.
 func TestLoadConcurrent(t *testing.T) {
 	guard(t)
 	conns, budget := 256, 8*time.Second

@@ -256,12 +256,6 @@ func (c *counter) add(name string, n uint64) {
 	c.m[name] += n
 }
 
-func (c *counter) get(name string) uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[name]
-}
-
 // light reports whether the load-type tests should run their small
 // versions: with -short, and in the VM runner, where the copy path over
 // loopback is the same as on the host but runs 5 to 10 times slower under
