@@ -13,11 +13,18 @@ import (
 	"github.com/devmem-go/devmem/internal/uapi"
 )
 
-// MaxToken is the largest token a [Ledger] accepts. The kernel hands out the
-// lowest free token of the socket, so tokens stay below the number of frags
-// outstanding on it; the ledger's table grows with the largest token seen
-// (24 bytes per token) up to this bound.
-const MaxToken = 1<<24 - 1
+// MaxToken is the largest token a [Ledger] accepts: the kernel's own bound
+// (it allocates tokens from 1 to INT_MAX, xa_limit_31b). Record rejects
+// larger ones, and token 0, with [ErrInvalidToken].
+//
+// The ledger's token table is indexed by token and grows, by doubling, to the
+// largest token recorded: 24 bytes per token, presized to
+// [LedgerOptions].InitialTokens. The kernel hands out the lowest free token
+// of the socket, so tokens stay about as low as the number of frags
+// outstanding on it, and the table takes about 24 bytes per frag outstanding
+// at the peak (384 MiB at 16 Mi frags, a 64 GiB binding in 4 KiB pages);
+// tokens issued through [NewLedgerFunc] should stay as dense.
+const MaxToken = 1<<31 - 1
 
 // ReleasePolicy says when frags handed back to a [Ledger] are returned to the
 // kernel. The zero value releases immediately: every Release and Batch.Done
@@ -37,8 +44,8 @@ type ReleasePolicy struct {
 	BatchBytes uint64 // flush at this many queued bytes (0: no byte threshold)
 }
 
-// LedgerOptions configures [NewLedger]. nil and the zero value are the
-// defaults: immediate release, no bounds.
+// LedgerOptions configures [NewLedger] and [NewLedgerFunc]. nil and the zero
+// value are the defaults: immediate release, no bounds.
 type LedgerOptions struct {
 	// Label names the ledger (for example the connection) in leak reports.
 	Label string
@@ -123,7 +130,8 @@ type LedgerStats struct {
 	Recorded, RecordedBytes uint64 // frags recorded
 	Released, ReleasedBytes uint64 // frags handed back by the application (Release, Batch.Done)
 	// Freed is the number of tokens the kernel reported freed: the sum of
-	// SO_DEVMEM_DONTNEED's return values.
+	// SO_DEVMEM_DONTNEED's return values (of the release function's, for a
+	// ledger from NewLedgerFunc).
 	Freed uint64
 	// UnknownTokens is the number of submitted tokens the kernel did not
 	// free, even after resubmission (see UnknownTokensError).
@@ -137,7 +145,7 @@ type LedgerStats struct {
 	HeldFrags                          uint64 // held by batches not yet done
 	PendingFrags, PendingBytes         uint64 // released, queued for the next flush
 
-	Calls      uint64 // SO_DEVMEM_DONTNEED system calls
+	Calls      uint64 // SO_DEVMEM_DONTNEED system calls (release function calls, NewLedgerFunc)
 	Ranges     uint64 // dmabuf_token elements sent
 	ShortCalls uint64 // calls that freed fewer tokens than sent
 	Retries    uint64 // calls that resubmitted the rest of a short call
@@ -149,7 +157,8 @@ type LedgerStats struct {
 }
 
 // Ledger records the tokens of the devmem frags received on one socket and
-// gives them back to the kernel with SO_DEVMEM_DONTNEED.
+// gives them back to the kernel with SO_DEVMEM_DONTNEED ([NewLedger]), or to
+// whoever issued them through a release function ([NewLedgerFunc]).
 //
 // The reader records each batch of frags it receives ([Ledger.Record]); the
 // application hands them back when it is done with the bytes, at once
@@ -250,18 +259,61 @@ func NewLedger(rc syscall.RawConn, opts *LedgerOptions) (*Ledger, error) {
 	if rc == nil {
 		return nil, errors.New("pagepool: NewLedger: nil RawConn")
 	}
-	var o LedgerOptions
-	if opts != nil {
-		o = *opts
-	}
-	if o.Policy.BatchFrags < 0 || o.InitialTokens < 0 {
-		return nil, fmt.Errorf("pagepool: NewLedger: negative BatchFrags (%d) or InitialTokens (%d)", o.Policy.BatchFrags, o.InitialTokens)
+	o, err := ledgerOptions("NewLedger", opts)
+	if err != nil {
+		return nil, err
 	}
 	k, err := newKernel(rc)
 	if err != nil {
 		return nil, err
 	}
 	return newLedger(k, &o), nil
+}
+
+// NewLedgerFunc returns a ledger that gives tokens back by calling release
+// instead of SO_DEVMEM_DONTNEED: for tokens you issue yourself, for example
+// a copy-mode fallback that hands out regions of its own buffer as frags
+// with the semantics of devmem's, or tests. Everything else (recording,
+// batches, release policy, bounds, Limiter, stats, leak reports) is the
+// same as a [NewLedger] ledger's. opts may be nil. It works on every
+// operating system.
+//
+// release must do what the kernel does with SO_DEVMEM_DONTNEED: free the
+// tokens of ranges (at most 128 ranges and 1024 tokens, ascending) that it
+// has outstanding, skip the others, and return how many it freed. Fewer
+// than given makes the ledger submit the rest again, and count and report
+// what is still missing as unknown ([UnknownTokensError]); a non-nil error
+// means it freed nothing: the ledger keeps the tokens queued and returns the
+// error from the flush. The ledger calls release from the goroutine that
+// flushes (Release, Batch.Done, Flush, Wait, Close), one call at a time,
+// without its lock: release must not call the ledger's methods, and must not
+// keep ranges after it returns.
+//
+// A token freed by release may be issued and recorded again at once, even
+// before the flush that freed it returns, as the kernel may hand it out
+// again. Tokens must lie in 1..[MaxToken]; keep them dense (reuse the lowest
+// free ones), since the ledger's table is indexed by token.
+func NewLedgerFunc(release func(ranges []TokenRange) (freed int, err error), opts *LedgerOptions) (*Ledger, error) {
+	if release == nil {
+		return nil, errors.New("pagepool: NewLedgerFunc: nil release function")
+	}
+	o, err := ledgerOptions("NewLedgerFunc", opts)
+	if err != nil {
+		return nil, err
+	}
+	return newLedger(&funcKernel{release: release}, &o), nil
+}
+
+// ledgerOptions checks opts (nil: the defaults) for constructor fn.
+func ledgerOptions(fn string, opts *LedgerOptions) (LedgerOptions, error) {
+	var o LedgerOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Policy.BatchFrags < 0 || o.InitialTokens < 0 {
+		return o, fmt.Errorf("pagepool: %s: negative BatchFrags (%d) or InitialTokens (%d)", fn, o.Policy.BatchFrags, o.InitialTokens)
+	}
+	return o, nil
 }
 
 func newLedger(k kernel, o *LedgerOptions) *Ledger {
@@ -279,7 +331,7 @@ func newLedger(k kernel, o *LedgerOptions) *Ledger {
 	if n == 0 {
 		n = 4096
 	}
-	l.grow(uint32(min(n, MaxToken+1) - 1))
+	l.grow(uint32(min(uint64(n), MaxToken+1) - 1))
 	l.work = make([]uint64, len(l.pend))
 	if l.lim != nil {
 		l.lim.register(l)
@@ -287,9 +339,9 @@ func newLedger(k kernel, o *LedgerOptions) *Ledger {
 	return l
 }
 
-// grow makes the token table hold token t.
+// grow makes the token table hold token t (at most MaxToken).
 func (l *Ledger) grow(t uint32) {
-	n := min(max(2*len(l.ents), int(t)+1, 64), MaxToken+1)
+	n := min(max(2*uint64(len(l.ents)), uint64(t)+1, 64), MaxToken+1)
 	ents := make([]entry, n)
 	copy(ents, l.ents)
 	l.ents = ents
@@ -332,7 +384,7 @@ func (l *Ledger) Record(frags []cmsg.Frag) error {
 		if t == 0 || t > MaxToken {
 			bad++
 			if first == nil {
-				first = fmt.Errorf("%w: token %d (binding %d offset %#x)", ErrInvalidToken, t, f.DMABufID, f.Offset)
+				first = fmt.Errorf("%w: token %d (binding %d offset %#x) is outside 1..%d", ErrInvalidToken, t, f.DMABufID, f.Offset, MaxToken)
 			}
 			continue
 		}
