@@ -80,7 +80,7 @@ func (is *issuer) liveCount() int {
 // ledgerStatsCore is the part of LedgerStats the tests compare.
 type ledgerStatsCore struct {
 	Recorded, Released, Freed, Unknown, Outstanding, Pending uint64
-	Calls, Ranges, Shorts, Retries, CallErrors                 uint64
+	Calls, Ranges, Shorts, Retries, CallErrors               uint64
 }
 
 func core(st pagepool.LedgerStats) ledgerStatsCore {
