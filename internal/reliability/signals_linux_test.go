@@ -24,10 +24,11 @@ import (
 )
 
 // signalStorm sends SIGUSR1 and SIGURG to the process every ~50µs until
-// stop is called, which returns the number sent. Signals interrupt system
+// stop is called, which returns the number sent; count returns the number
+// so far. Signals interrupt system
 // calls (EINTR) and waits; the test process catches SIGUSR1, and the Go
 // runtime uses SIGURG for preemption.
-func signalStorm(t *testing.T) (stop func() uint64) {
+func signalStorm(t *testing.T) (count, stop func() uint64) {
 	t.Helper()
 	caught := make(chan os.Signal, 64)
 	signal.Notify(caught, syscall.SIGUSR1)
@@ -65,7 +66,7 @@ func signalStorm(t *testing.T) (stop func() uint64) {
 			time.Sleep(50 * time.Microsecond)
 		}
 	})
-	return func() uint64 {
+	return sent.Load, func() uint64 {
 		close(quit)
 		wg.Wait()
 		signal.Stop(caught)
@@ -88,7 +89,7 @@ func TestSignalStorm(t *testing.T) {
 		size = 2 << 20
 	}
 	l := listenCopy(t, &devmem.ListenConfig{BufferSize: 16 << 20})
-	stop := signalStorm(t)
+	count, stop := signalStorm(t)
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex
@@ -135,30 +136,6 @@ func TestSignalStorm(t *testing.T) {
 		return c.Flush(context.Background())
 	}
 	jobs := []job{{readers[0], plain}, {readers[1], plain}, {readers[2], plain}, {readers[0], viaSend}}
-	for i, j := range jobs {
-		data, sum := stream(uint64(100+i), size)
-		wg.Go(func() {
-			if err := j.send(l.Addr().String(), data); err != nil {
-				fail(fmt.Errorf("sender %d: %w", i, err))
-			}
-		})
-		c, err := l.AcceptDevmem()
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Go(func() {
-			defer c.Close()
-			h := sha256.New()
-			n, err := j.r.read(c, h)
-			nbytes.Add(n)
-			switch {
-			case err != nil:
-				fail(fmt.Errorf("%s: %w", j.r.name, err))
-			case [32]byte(h.Sum(nil)) != sum:
-				fail(fmt.Errorf("%s: %d bytes, want %d, or contents differ", j.r.name, n, len(data)))
-			}
-		})
-	}
 	// Netlink under the storm.
 	var nlCalls atomic.Int64
 	wg.Go(func() {
@@ -176,6 +153,39 @@ func TestSignalStorm(t *testing.T) {
 			nlCalls.Add(1)
 		}
 	})
+	// Rounds of transfers until the storm has sent 1,000 signals (or for
+	// 3 s).
+	conns, start := 0, time.Now()
+	failed := func() bool { mu.Lock(); defer mu.Unlock(); return len(errs) > 0 }
+	for round := 0; round == 0 || (count() < 1000 && time.Since(start) < 3*time.Second && !failed()); round++ {
+		var rwg sync.WaitGroup
+		for i, j := range jobs {
+			data, sum := stream(uint64(100+i+round*len(jobs)), size)
+			rwg.Go(func() {
+				if err := j.send(l.Addr().String(), data); err != nil {
+					fail(fmt.Errorf("sender %d: %w", i, err))
+				}
+			})
+			c, err := l.AcceptDevmem()
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns++
+			rwg.Go(func() {
+				defer c.Close()
+				h := sha256.New()
+				n, err := j.r.read(c, h)
+				nbytes.Add(n)
+				switch {
+				case err != nil:
+					fail(fmt.Errorf("%s: %w", j.r.name, err))
+				case [32]byte(h.Sum(nil)) != sum:
+					fail(fmt.Errorf("%s: %d bytes, want %d, or contents differ", j.r.name, n, len(data)))
+				}
+			})
+		}
+		rwg.Wait()
+	}
 	wg.Wait()
 	sent := stop()
 	for _, err := range errs {
@@ -186,7 +196,7 @@ func TestSignalStorm(t *testing.T) {
 	}
 	faults.add("signals during I/O", sent)
 	figure(t, "signal storm", "%d signals during %d bytes over %d connections and %d netdev requests, 0 errors",
-		sent, nbytes.Load(), len(jobs), nlCalls.Load())
+		sent, nbytes.Load(), conns, nlCalls.Load())
 	checkClean(t, l, 0)
 }
 
