@@ -215,9 +215,8 @@ func (c *Conn) Leaks() pagepool.LeakReport { return c.c.leakReport() }
 // value; Done may be called once, from any goroutine. The zero Batch is
 // invalid.
 type Batch struct {
-	c         *conn
-	pb        pagepool.Batch
-	slot, gen uint32
+	c  *conn
+	pb pagepool.Batch
 }
 
 // Done releases the batch's frags, as Conn.Release would. A second Done

@@ -53,8 +53,8 @@ type conn struct {
 
 	// Receive side (accepted connections).
 	sh     *rxShared
-	led    *pagepool.Ledger // devmem mode
-	cl     *copyLedger      // copy mode
+	led    *pagepool.Ledger // both modes
+	cp     *copyRX          // copy mode: the tokens and memory of led's frags
 	strict bool
 	rmu    sync.Mutex // one reader at a time; guards what follows
 	rerr   error      // sticky: the stream is broken
@@ -133,18 +133,23 @@ func newRXConn(sock *socket.Conn, remote *net.TCPAddr, l *listener) (*conn, erro
 	c.n.ctrlSize.Store(int64(len(c.ctrl)))
 	label := remote.String() + "->" + c.local.String()
 	cfg := &sh.cfg
+	opts := pagepool.LedgerOptions{
+		Label: label, Policy: cfg.Release, MaxFrags: cfg.MaxFrags, MaxBytes: cfg.MaxBytes,
+		Limiter: sh.limiter, FailFast: cfg.FailFast,
+	}
 	if sh.mode == ModeDevmem {
-		led, err := pagepool.NewLedger(c.rc, &pagepool.LedgerOptions{
-			Label: label, Policy: cfg.Release, MaxFrags: cfg.MaxFrags, MaxBytes: cfg.MaxBytes,
-			Limiter: sh.limiter, FailFast: cfg.FailFast,
-		})
-		if err != nil {
-			sh.release()
-			return nil, err
-		}
-		c.led = led
+		c.led, err = pagepool.NewLedger(c.rc, &opts)
 	} else {
-		c.cl = newCopyLedger(sh.pool, label, cfg.MaxFrags, cfg.MaxBytes, cfg.FailFast)
+		// The copy path frees at once: batching saves no system call.
+		opts.Policy, opts.InitialTokens = pagepool.ReleasePolicy{}, copyTokens
+		c.cp = newCopyRX(sh.pool, label, cfg.FailFast)
+		if c.led, err = pagepool.NewLedgerFunc(c.cp.release, &opts); err != nil {
+			c.cp.close()
+		}
+	}
+	if err != nil {
+		sh.release()
+		return nil, err
 	}
 	l.register(c)
 	return c, nil
@@ -201,12 +206,13 @@ func (c *conn) close() error {
 	c.life.Unlock()
 	if c.led != nil {
 		// Before the socket: the ledger flushes releases through it.
-		// The kernel frees the tokens still outstanding with the socket.
+		// The kernel frees the tokens still outstanding with the socket,
+		// the copy path with cleanup.
 		rep, _ := c.led.Close()
 		c.setLeaks(rep)
 	}
-	if c.cl != nil {
-		c.cl.shutdown()
+	if c.cp != nil {
+		c.cp.shutdown()
 	}
 	if c.tx != nil {
 		c.tx.shutdown()
@@ -226,8 +232,8 @@ func (c *conn) close() error {
 
 // cleanup frees what the connection holds once nothing uses it.
 func (c *conn) cleanup() {
-	if c.cl != nil {
-		c.setLeaks(c.cl.Close())
+	if c.cp != nil {
+		c.cp.close()
 	}
 	if c.tx != nil {
 		c.tx.cleanup()
@@ -404,11 +410,11 @@ func (c *conn) stats() ConnStats {
 		CtrlRegrowths: c.n.regrowths.Load(),
 		CtrlSize:      int(c.n.ctrlSize.Load()),
 	}
-	switch {
-	case c.led != nil:
+	if c.led != nil {
 		st.Ledger = c.led.Stats()
-	case c.cl != nil:
-		st.Ledger = c.cl.Stats()
+	}
+	if c.cp != nil {
+		c.cp.addStats(&st.Ledger)
 	}
 	st.OutstandingFrags, st.OutstandingBytes = st.Ledger.OutstandingFrags, st.Ledger.OutstandingBytes
 	st.ShortFrees = st.Ledger.ShortCalls

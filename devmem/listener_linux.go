@@ -23,8 +23,9 @@ import (
 const copyChunk = 1 << 20
 
 // rxShared is what a Listener shares with its connections: the buffer, the
-// binding's identity, and the copy pool or the limiter. The Listener and
-// every open connection hold a reference; the last one frees the buffer.
+// binding's identity, the limiter and, in copy mode, the copy pool. The
+// Listener and every open connection hold a reference; the last one frees
+// the buffer.
 type rxShared struct {
 	mode      Mode
 	reason    error
@@ -32,7 +33,7 @@ type rxShared struct {
 	ifindex   int
 	bindingID uint32
 	queues    []uint32
-	limiter   *pagepool.Limiter // devmem mode
+	limiter   *pagepool.Limiter // ListenerMaxFrags/Bytes
 	pool      *copyPool         // copy mode
 	cfg       ListenConfig
 	refs      atomic.Int64
@@ -169,12 +170,13 @@ func (l *listener) setup(ctx context.Context, lc *ListenConfig) error {
 		}
 		buf = b
 	}
-	pool, err := newCopyPool(buf.size, min(copyChunk, buf.size/4), lc.ListenerMaxFrags, lc.ListenerMaxBytes)
+	pool, err := newCopyPool(buf.size, min(copyChunk, buf.size/4))
 	if err != nil {
 		_ = buf.close()
 		return err
 	}
 	sh.buf, sh.pool = buf, pool
+	sh.limiter = pagepool.NewLimiter(lc.ListenerMaxFrags, lc.ListenerMaxBytes)
 	sh.acquire()
 	l.sh = sh
 	return nil
@@ -362,7 +364,6 @@ func (l *listener) stats() ListenerStats {
 		st.LimitedFrags, st.LimitedBytes = sh.limiter.Outstanding()
 	}
 	if sh.pool != nil {
-		st.LimitedFrags, st.LimitedBytes = sh.pool.outF.Load(), sh.pool.outB.Load()
 		as := sh.pool.alloc.Stats()
 		st.Copy = &as
 	}

@@ -93,16 +93,9 @@ func (c *conn) backpressure(ctx context.Context) (allowF, allowB uint64, err err
 		return allowF, allowB, nil
 	}
 	for waited := false; ; waited = true {
-		var of, ob, lf, lb uint64
-		if c.led != nil {
-			st := c.led.Stats()
-			of, ob = st.OutstandingFrags, st.OutstandingBytes
-			lf, lb = c.sh.limiter.Outstanding()
-		} else {
-			st := c.cl.Stats()
-			of, ob = st.OutstandingFrags, st.OutstandingBytes
-			lf, lb = c.sh.pool.outF.Load(), c.sh.pool.outB.Load()
-		}
+		st := c.led.Stats()
+		of, ob := st.OutstandingFrags, st.OutstandingBytes
+		lf, lb := c.sh.limiter.Outstanding()
 		allowF = min(allowance(of, cfg.MaxFrags), allowance(lf, cfg.ListenerMaxFrags))
 		allowB = min(allowance(ob, cfg.MaxBytes), allowance(lb, cfg.ListenerMaxBytes))
 		if allowF > 0 && allowB > 0 {
@@ -112,11 +105,7 @@ func (c *conn) backpressure(ctx context.Context) (allowF, allowB uint64, err err
 			break
 		}
 		wctx, cancel := c.waitCtx(ctx)
-		if c.led != nil {
-			err = c.led.Wait(wctx)
-		} else {
-			err = c.cl.Wait(wctx)
-		}
+		err = c.led.Wait(wctx)
 		cancel()
 		if err != nil {
 			return 0, 0, c.waitErr(ctx, err)
@@ -276,7 +265,7 @@ func (c *conn) recvCopy(ctx context.Context, dst []Frag, want int) ([]Frag, int,
 		c.riov.Base = nil
 		if c.cerr == errNoSpace {
 			wctx, cancel := c.waitCtx(ctx)
-			err = c.waitErr(ctx, c.cl.waitSpace(wctx))
+			err = c.waitErr(ctx, c.cp.waitSpace(wctx, c.led))
 			cancel()
 			if err != nil {
 				return dst, 0, err
@@ -287,7 +276,7 @@ func (c *conn) recvCopy(ctx context.Context, dst []Frag, want int) ([]Frag, int,
 			return dst, 0, c.cerr
 		}
 		if err != nil || c.rerrno != 0 || c.rn == 0 {
-			c.cl.abort()
+			c.cp.abort()
 		}
 		switch {
 		case err != nil:
@@ -297,14 +286,14 @@ func (c *conn) recvCopy(ctx context.Context, dst []Frag, want int) ([]Frag, int,
 		case c.rn == 0:
 			return dst, 0, io.EOF
 		}
-		f, err := c.cl.commit(c.coff, c.rn)
+		dst, err = c.cp.commit(c.led, dst, c.coff, c.rn)
 		if err != nil {
 			return dst, 0, err
 		}
 		c.n.reads.Add(1)
 		c.n.frags.Add(1)
 		c.n.copiedB.Add(uint64(c.rn))
-		return append(dst, f), 0, nil
+		return dst, 0, nil
 	}
 }
 
@@ -312,7 +301,7 @@ func (c *conn) recvCopy(ctx context.Context, dst []Frag, want int) ([]Frag, int,
 // it gave it back while waiting) and reads into it.
 func (c *conn) copyRecv(fd uintptr) bool {
 	if c.cneed {
-		off, n, err := c.cl.reserve(c.cwant)
+		off, n, err := c.cp.reserve(c.cwant)
 		if err != nil {
 			c.cerr = err
 			return true
@@ -325,7 +314,7 @@ func (c *conn) copyRecv(fd uintptr) bool {
 		return true
 	}
 	// No data: let go of the chunk while waiting.
-	c.cneed = c.cl.idle()
+	c.cneed = c.cp.idle()
 	return false
 }
 
@@ -518,10 +507,8 @@ func (c *conn) writeTo(w io.Writer) (int64, error) {
 		}
 		if c.mode == ModeDevmem {
 			werr = errors.Join(werr, c.syncRX(true))
-			werr = errors.Join(werr, c.led.Release(frags))
-		} else {
-			werr = errors.Join(werr, c.cl.Release(frags))
 		}
+		werr = errors.Join(werr, c.led.Release(frags))
 		if werr != nil {
 			return total, werr
 		}
@@ -567,10 +554,7 @@ func (c *conn) release(frags []Frag) error {
 		return c.opErr(opRelease, ErrNoBuffer)
 	}
 	c.n.releases.Add(1)
-	if c.led != nil {
-		return c.opErr(opRelease, c.led.Release(frags))
-	}
-	return c.opErr(opRelease, c.cl.Release(frags))
+	return c.opErr(opRelease, c.led.Release(frags))
 }
 
 func (c *conn) hold(owner string, frags []Frag) (Batch, error) {
@@ -580,24 +564,14 @@ func (c *conn) hold(owner string, frags []Frag) (Batch, error) {
 	if c.sh == nil {
 		return Batch{}, c.opErr(opRelease, ErrNoBuffer)
 	}
-	if c.led != nil {
-		pb, err := c.led.Hold(owner, frags)
-		if err != nil {
-			return Batch{}, c.opErr(opRelease, err)
-		}
-		return Batch{c: c, pb: pb}, nil
-	}
-	slot, gen, err := c.cl.Hold(owner, frags)
+	pb, err := c.led.Hold(owner, frags)
 	if err != nil {
 		return Batch{}, c.opErr(opRelease, err)
 	}
-	return Batch{c: c, slot: slot, gen: gen}, nil
+	return Batch{c: c, pb: pb}, nil
 }
 
 func (c *conn) done(b Batch) error {
 	c.n.releases.Add(1)
-	if c.led != nil {
-		return c.opErr(opRelease, b.pb.Done())
-	}
-	return c.opErr(opRelease, c.cl.Done(b.slot, b.gen))
+	return c.opErr(opRelease, b.pb.Done())
 }

@@ -34,9 +34,11 @@ type ConnStats struct {
 	// the kernel answered ETOOSMALL; CtrlSize is its size now.
 	CtrlRegrowths uint64
 	CtrlSize      int
-	// Ledger is the token ledger's own view: pagepool.Ledger's in devmem
-	// mode, the copy path's equivalent in copy mode (where Calls counts
-	// releases that freed memory and Freed the frags they freed).
+	// Ledger is the token ledger's own view (pagepool.Ledger's). In copy
+	// mode the ledger frees memory where devmem mode calls
+	// SO_DEVMEM_DONTNEED: Calls counts releases that freed memory and Freed
+	// the frags they freed; Waits and Backpressured include the waits for
+	// room in the buffer.
 	Ledger pagepool.LedgerStats
 	// Leaked is the number of frags the connection held when it was
 	// closed (the kernel or the copy path freed them); see Conn.Leaks.
