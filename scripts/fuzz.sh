@@ -40,8 +40,10 @@ for a in "$@"; do
 	*) pkgs+=("$a") ;;
 	esac
 done
+timeout=10m
 if [ "$long" = 1 ]; then
 	FUZZTIME=${FUZZEXECS}x
+	timeout=0 # no bound: a long campaign may take hours per target
 fi
 
 cd "$(dirname "$0")/.." || exit 1
@@ -72,7 +74,7 @@ for pkg in "${pkgs[@]}"; do
 		log="$logdir/$(echo "$pkg" | tr '/.' '__')_$t.log"
 		echo "=== fuzz $pkg $t ($FUZZTIME, $FUZZPARALLEL worker(s)) -> $log"
 		s=$(date +%s)
-		$GO test -run '^$' -fuzz "^$t\$" -fuzztime "$FUZZTIME" \
+		$GO test -run '^$' -fuzz "^$t\$" -fuzztime "$FUZZTIME" -timeout "$timeout" \
 			-fuzzminimizetime "$FUZZMINIMIZETIME" -parallel "$FUZZPARALLEL" "$pkg" >"$log" 2>&1
 		rc=$?
 		secs=$(( $(date +%s) - s ))
