@@ -41,33 +41,64 @@ func Space(frags int) int {
 	return frags * FragSpace
 }
 
-// fastDMABuf decodes the message at oob[off:] when it is a complete, valid
-// SCM_DEVMEM_DMABUF message of exactly FragSpace bytes on a 64-bit ABI
-// (where FragSpace == fragLen, so no padding follows). It reads through a
-// fixed-size array so the compiler drops the bounds checks; ok is false for
-// anything it does not handle, which the caller hands to nextFrag.
-func fastDMABuf(oob []byte, off int) (f Frag, ok bool) {
-	if wordSize != 8 || FragSpace != fragLen || len(oob)-off < FragSpace {
-		return Frag{}, false
+// levelType is the second word of an SCM_DEVMEM_DMABUF cmsghdr on a 64-bit
+// ABI (cmsg_level SOL_SOCKET, cmsg_type SCM_DEVMEM_DMABUF) read as one
+// native-endian uint64, so that the fast path tests both with one compare.
+var levelType = func() uint64 {
+	var b [8]byte
+	binary.NativeEndian.PutUint32(b[0:], uint32(solSocket))
+	binary.NativeEndian.PutUint32(b[4:], uint32(scmDevmemDMABuf))
+	return binary.NativeEndian.Uint64(b[:])
+}()
+
+// Offsets of the fields in a whole devmem message (header, then the
+// struct dmabuf_cmsg).
+const (
+	mOffset = hdrLen + offFragOffset
+	mSize   = hdrLen + offFragSize
+	mToken  = hdrLen + offFragToken
+	mID     = hdrLen + offDmabufID
+)
+
+// parseFast appends to dst[len(dst):cap(dst)] the frags of the complete,
+// valid SCM_DEVMEM_DMABUF messages of exactly FragSpace bytes at the start of
+// oob (on a 64-bit ABI, where FragSpace == fragLen, so no padding follows),
+// and returns the extended slice and the bytes it consumed. It stops at the
+// first message it does not handle, or when dst is full; the caller hands
+// the rest to nextFrag. It writes into dst's spare capacity directly and
+// reads each message through a fixed-size array, so the loop has no bounds
+// checks and no calls: this is the cost of a devmem read per frag.
+func parseFast(dst []Frag, oob []byte) ([]Frag, int) {
+	n := parseFastLoop(dst[len(dst):cap(dst)], oob)
+	return dst[:len(dst)+n], n * FragSpace
+}
+
+// parseFastLoop is parseFast's loop, on its own so that the few values it
+// keeps (buf, rest, n, lt) stay in registers.
+func parseFastLoop(buf []Frag, rest []byte) int {
+	if wordSize != 8 || FragSpace != fragLen {
+		return 0
 	}
-	m := (*[FragSpace]byte)(oob[off : off+FragSpace])
-	if binary.NativeEndian.Uint64(m[0:8]) != fragLen ||
-		int32(binary.NativeEndian.Uint32(m[8:12])) != solSocket ||
-		int32(binary.NativeEndian.Uint32(m[12:16])) != scmDevmemDMABuf {
-		return Frag{}, false
+	lt, n := levelType, 0
+	for n < len(buf) && len(rest) >= FragSpace {
+		m := (*[FragSpace]byte)(rest)
+		size := binary.NativeEndian.Uint32(m[mSize : mSize+4])
+		tok := binary.NativeEndian.Uint32(m[mToken : mToken+4])
+		id := binary.NativeEndian.Uint32(m[mID : mID+4])
+		if binary.NativeEndian.Uint64(m[0:8]) != fragLen ||
+			binary.NativeEndian.Uint64(m[8:16]) != lt ||
+			size == 0 || tok == 0 || id == 0 {
+			break
+		}
+		// Field by field: a composite literal is built on the stack
+		// and copied.
+		f := &buf[n]
+		f.Offset = binary.NativeEndian.Uint64(m[mOffset : mOffset+8])
+		f.Size, f.Token, f.DMABufID, f.Kind = size, tok, id, DMABuf
+		n++
+		rest = rest[FragSpace:]
 	}
-	d := (*[dmabufCmsgLen]byte)(m[hdrLen:])
-	f = Frag{
-		Offset:   binary.NativeEndian.Uint64(d[offFragOffset : offFragOffset+8]),
-		Size:     binary.NativeEndian.Uint32(d[offFragSize : offFragSize+4]),
-		Token:    binary.NativeEndian.Uint32(d[offFragToken : offFragToken+4]),
-		DMABufID: binary.NativeEndian.Uint32(d[offDmabufID : offDmabufID+4]),
-		Kind:     DMABuf,
-	}
-	if f.Size == 0 || f.Token == 0 || f.DMABufID == 0 {
-		return Frag{}, false
-	}
-	return f, true
+	return n
 }
 
 // nextFrag parses the control message at oob[off:], with off < len(oob).
@@ -164,15 +195,21 @@ func errFrag(off int, f Frag) error {
 // value otherwise). It does not check offsets against the dma-buf's size;
 // use [Frag.CheckBounds].
 func Parse(dst []Frag, oob []byte) ([]Frag, error) {
-	for off := 0; off < len(oob); {
-		// Fast path: a whole, valid SCM_DEVMEM_DMABUF message, which is
-		// what almost every message in a devmem read is. Anything else,
-		// including every error, takes nextFrag's careful path.
-		if f, ok := fastDMABuf(oob, off); ok {
-			dst = append(dst, f)
-			off += FragSpace
-			continue
-		}
+	// Fast path: whole, valid SCM_DEVMEM_DMABUF messages, which is what
+	// almost every message in a devmem read is, while dst has room.
+	n := parseFastLoop(dst[len(dst):cap(dst)], oob)
+	if n*FragSpace == len(oob) {
+		return dst[:len(dst)+n], nil
+	}
+	return parseSlow(dst[:len(dst)+n], oob, n*FragSpace)
+}
+
+// parseSlow is Parse from oob[off:], where parseFast stopped: anything but a
+// whole, valid SCM_DEVMEM_DMABUF message, including every error, takes
+// nextFrag's careful path, one message at a time, and the fast path
+// resumes after it.
+func parseSlow(dst []Frag, oob []byte, off int) ([]Frag, error) {
+	for off < len(oob) {
 		f, next, err := nextFrag(oob, off)
 		if err != nil {
 			return dst, err
@@ -181,6 +218,9 @@ func Parse(dst []Frag, oob []byte) ([]Frag, error) {
 			dst = append(dst, f)
 		}
 		off = next
+		var n int
+		dst, n = parseFast(dst, oob[off:])
+		off += n
 	}
 	return dst, nil
 }
