@@ -27,7 +27,6 @@ import (
 	"io"
 	"log"
 	"os"
-	"strings"
 
 	"github.com/devmem-go/devmem/bench/internal/syscount"
 )
@@ -69,22 +68,6 @@ func main() {
 	os.Exit(c.ExitCode)
 }
 
-// Line formats c as a Go benchmark line named BenchmarkSyscalls/name: the
-// total and each system call's count, and when bytes > 0 the same per GiB.
-func Line(name string, c *syscount.Counts, bytes int64) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "BenchmarkSyscalls/%s 1", strings.ReplaceAll(name, " ", "_"))
-	fmt.Fprintf(&b, " %d syscalls", c.Total)
-	for _, n := range c.Sorted() {
-		fmt.Fprintf(&b, " %d %s", c.ByName[n], n)
-	}
-	if bytes > 0 {
-		gib := float64(bytes) / (1 << 30)
-		fmt.Fprintf(&b, " %.1f syscalls/GiB", float64(c.Total)/gib)
-		for _, n := range c.Sorted() {
-			fmt.Fprintf(&b, " %.1f %s/GiB", float64(c.ByName[n])/gib, n)
-		}
-	}
-	b.WriteString("\n")
-	return b.String()
-}
+// Line formats c as a Go benchmark line named BenchmarkSyscalls/name
+// (syscount.Counts.BenchLine).
+func Line(name string, c *syscount.Counts, bytes int64) string { return c.BenchLine(name, bytes) }

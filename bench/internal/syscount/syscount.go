@@ -57,3 +57,24 @@ func name(nr uint64) string {
 	}
 	return fmt.Sprintf("sys_%d", nr)
 }
+
+// BenchLine formats c as a Go benchmark line named BenchmarkSyscalls/name
+// (spaces become underscores): the total and each system call's count, and
+// when bytes > 0 the same per GiB ("syscalls/GiB", "recvmsg/GiB", ...).
+func (c *Counts) BenchLine(name string, bytes int64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "BenchmarkSyscalls/%s 1", strings.ReplaceAll(name, " ", "_"))
+	fmt.Fprintf(&b, " %d syscalls", c.Total)
+	for _, n := range c.Sorted() {
+		fmt.Fprintf(&b, " %d %s", c.ByName[n], n)
+	}
+	if bytes > 0 {
+		gib := float64(bytes) / (1 << 30)
+		fmt.Fprintf(&b, " %.1f syscalls/GiB", float64(c.Total)/gib)
+		for _, n := range c.Sorted() {
+			fmt.Fprintf(&b, " %.1f %s/GiB", float64(c.ByName[n])/gib, n)
+		}
+	}
+	b.WriteString("\n")
+	return b.String()
+}
