@@ -368,19 +368,18 @@ func (l *Ledger) Record(frags []cmsg.Frag) error {
 		first          error
 	)
 	ents := l.ents
-	for i := range frags {
-		f := &frags[i]
-		if f.Kind != cmsg.DMABuf {
-			continue
+	for rest := frags; len(rest) > 0; {
+		// The hot path, in its own loop: every frag up to the first
+		// one it does not handle.
+		k, fn, fb := recordFast(ents, rest)
+		nf += fn
+		nb += fb
+		if k == len(rest) {
+			break
 		}
+		f := &rest[k]
+		rest = rest[k+1:]
 		t := f.Token
-		if int(t) < len(ents) && t != 0 && ents[t].st == stFree {
-			// The hot path.
-			ents[t] = entry{off: f.Offset, size: f.Size, id: f.DMABufID, st: stRecorded}
-			nf++
-			nb += uint64(f.Size)
-			continue
-		}
 		if t == 0 || t > MaxToken {
 			bad++
 			if first == nil {
@@ -426,6 +425,59 @@ func (l *Ledger) Record(frags []cmsg.Frag) error {
 		return moreRejected(first, bad)
 	}
 	return nil
+}
+
+// recordFast records the frags at the start of frags that take Record's
+// hot path (Linear, skipped; or DMABuf with a token inside the table whose
+// entry is free), and returns how many it consumed and the DMABuf frags and
+// bytes among them. It is a function of its own so that the loop keeps its
+// few values in registers (Record's slow path needs many more).
+func recordFast(ents []entry, frags []cmsg.Frag) (k int, nf, nb uint64) {
+	for k = 0; k < len(frags); k++ {
+		f := &frags[k]
+		if f.Kind != cmsg.DMABuf {
+			continue
+		}
+		t := f.Token
+		if t == 0 || int(t) >= len(ents) || ents[t].st != stFree {
+			return k, nf, nb
+		}
+		e := &ents[t]
+		e.off, e.size, e.id, e.hold, e.st = f.Offset, f.Size, f.DMABufID, 0, stRecorded
+		nf++
+		nb += uint64(f.Size)
+	}
+	return k, nf, nb
+}
+
+// releaseFast queues the frags at the start of frags that take Release's
+// hot path (Linear, skipped; or DMABuf matching a recorded entry), and
+// returns how many it consumed, the DMABuf frags and bytes among them, and
+// the bounds of pend's words with set bits, lo and hi, extended. As
+// recordFast, it is on its own to keep its values in registers.
+func releaseFast(ents []entry, pend []uint64, frags []cmsg.Frag, lo, hi uint32) (k int, nf, nb uint64, lo2, hi2 uint32) {
+	for k = 0; k < len(frags); k++ {
+		f := &frags[k]
+		if f.Kind != cmsg.DMABuf {
+			continue
+		}
+		t := f.Token
+		if int(t) >= len(ents) {
+			break
+		}
+		e := &ents[t]
+		if e.st != stRecorded || e.off != f.Offset || e.size != f.Size || e.id != f.DMABufID {
+			break
+		}
+		// queue, inlined.
+		e.st = stPending
+		w := t >> 6
+		pend[w] |= 1 << (t & 63)
+		lo, hi = min(lo, w), max(hi, w+1)
+		nf++
+		nb += uint64(f.Size)
+	}
+	return k, nf, nb, lo, hi
 }
 
 func moreRejected(first error, bad int) error {
@@ -525,24 +577,19 @@ func (l *Ledger) Release(frags []cmsg.Frag) error {
 		first  error
 		nf, nb uint64
 	)
-	ents, pend, lo, hi := l.ents, l.pend, l.plo, l.phi
-	for i := range frags {
-		f := &frags[i]
-		if f.Kind != cmsg.DMABuf {
-			continue
+	lo, hi := l.plo, l.phi
+	for rest := frags; len(rest) > 0; {
+		// The hot path, in its own loop: every frag up to the first
+		// one it does not take.
+		k, fn, fb, lo2, hi2 := releaseFast(l.ents, l.pend, rest, lo, hi)
+		nf += fn
+		nb += fb
+		lo, hi = lo2, hi2
+		if k == len(rest) {
+			break
 		}
-		if t := f.Token; int(t) < len(ents) {
-			if e := &ents[t]; e.st == stRecorded && e.off == f.Offset && e.size == f.Size && e.id == f.DMABufID {
-				// queue, inlined: this is the hot path.
-				e.st = stPending
-				w := t >> 6
-				pend[w] |= 1 << (t & 63)
-				lo, hi = min(lo, w), max(hi, w+1)
-				nf++
-				nb += uint64(f.Size)
-				continue
-			}
-		}
+		f := &rest[k]
+		rest = rest[k+1:]
 		_, err := l.lookup(f) // fails: the fast path takes every valid frag
 		bad++
 		if first == nil {
