@@ -65,7 +65,17 @@ func (e *simEnv) listen(t *testing.T, cfg *devmem.ListenConfig) *devmem.Listener
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
-	t.Cleanup(func() { l.Close() })
+	ifindex := e.p.Local.Ifindex
+	t.Cleanup(func() {
+		l.Close()
+		// The binding must be gone with the Listener (unless the device
+		// is).
+		if id, err := e.boundTo(ifindex); err == nil && id != 0 {
+			t.Errorf("queue 0 still bound to %d after Listener.Close", id)
+		} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("queue-get after Listener.Close: %v", err)
+		}
+	})
 	return l
 }
 
@@ -446,4 +456,65 @@ func TestVMBoundedTransfer(t *testing.T) {
 	}
 	figure(t, "devmem bounded transfer", "%d MiB (%d devmem, %d linear bytes) in %v, peak %d frags outstanding (bound %d), %d DONTNEED calls, 0 leaks",
 		total>>20, st.DevmemBytes, st.LinearBytes, elapsed.Round(time.Millisecond), st.Ledger.PeakFrags, maxFrags, st.Ledger.Calls)
+}
+
+// TestVMTXCloseUnblocks parks the calls of a devmem TX connection (netdev
+// bind-tx, sendmsg(MSG_ZEROCOPY) from the dma-buf) on a receiver that does
+// not read, and closes it: Send, Alloc (waiting for completions to free
+// space) and Flush (waiting for completions) must return net.ErrClosed, and
+// nothing may leak.
+func TestVMTXCloseUnblocks(t *testing.T) {
+	e := newSimEnv(t)
+	guard(t)
+	l := e.listen(t, &devmem.ListenConfig{})
+	for _, call := range []string{"Send", "Alloc", "Flush"} {
+		t.Run(call, func(t *testing.T) {
+			var c *devmem.Conn
+			if err := e.p.PeerNS.Do(func() (err error) {
+				c, err = devmem.Dial(context.Background(), "tcp", l.Addr().String(), &devmem.DialConfig{BufferSize: 1 << 20})
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if c.Mode() != devmem.ModeDevmem {
+				t.Fatalf("Dial over netdevsim: mode %v (%v), want devmem TX", c.Mode(), c.Reason())
+			}
+			rc, err := l.AcceptDevmem() // accepted, never read
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			// Fill the path until Send blocks (the receive window is full).
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			_, err = sendLoop(t, ctx, c, 64<<10, 1<<30)
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("filling the path: %v, want the context's deadline", err)
+			}
+			if st := c.Stats(); st.TXPending == 0 {
+				t.Fatalf("no send pending after filling the path: %+v", st)
+			}
+			errc := make(chan error, 1)
+			marker := "devmem.(*Conn)." + call + "("
+			go func() {
+				switch call {
+				case "Send":
+					_, err := sendLoop(t, context.Background(), c, 64<<10, 1<<30)
+					errc <- err
+				case "Alloc":
+					_, err := c.Alloc(context.Background(), 1<<20)
+					errc <- err
+				case "Flush":
+					errc <- c.Flush(context.Background())
+				}
+			}()
+			waitParked(t, marker)
+			c.Close()
+			faults.add("close during a blocked devmem TX call", 1)
+			if err := within(t, 5*time.Second, call+" after Close", func() error { return <-errc }); !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("%s blocked when the Conn was closed: %v, want net.ErrClosed", call, err)
+			}
+		})
+	}
 }
