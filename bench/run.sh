@@ -5,16 +5,22 @@
 #   BENCH_COUNT    runs of each benchmark (default 6)
 #   BENCH_RESULTS  directory of the raw results (default bench/results)
 #   BENCH_OUT      the rendered file (default BENCHMARKS.md)
-#   BENCH_SKIP     space-separated steps to skip: parse pagepool devmem
-#                  floor e2e
+#   BENCH_SKIP     space-separated steps to skip: parse pagepool ledger
+#                  copy floor e2e
 #
 # Steps, each writing one or more files in $BENCH_RESULTS:
+#   (always)  machine.txt: CPU model, CPUs, kernel, load at start and end
 #   parse     Go cmsg.Parse vs the C walk (bench/cmd/parsecmp)
-#   pagepool  token release, allocator scaling (go test -bench ./pagepool)
-#   devmem    copy fallback vs io.Copy (go test -bench ./devmem)
+#   pagepool  the pagepool package's benchmarks: ledger (stub kernel and
+#             loopback), DONTNEED syscall, allocator scaling
+#   ledger    record+release on the public API, kernel-like tokens
+#             (bench/ledger)
+#   copy      the copy fallback vs io.Copy, alternating in one process
+#             (bench/cmd/copycmp)
 #   floor     memmove bandwidth, syscall cost (go test -bench ./bench/floor)
-#   e2e       the end-to-end runs in the devmem VM (bench/e2e/run.sh, when
-#             it exists; needs QEMU and the devmem-7.2 kernel)
+#   e2e       the end-to-end runs in the devmem VM (bench/e2e/run.sh; needs
+#             QEMU, builds the devmem-7.2 kernel and ncdevmem-c when missing;
+#             BENCH_COUNT rounds)
 # A step that fails stops the run; its partial results stay in place.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,6 +35,14 @@ mkdir -p "$res"
 step() { [[ "$skip" != *" $1 "* ]]; }
 log() { printf 'bench/run.sh: %s\n' "$*" >&2; }
 
+machine() {
+	printf 'host-cpu: %s\n' "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
+	printf 'host-cpus: %s\n' "$(nproc)"
+	printf 'host-kernel: %s\n' "$(uname -r)"
+	printf 'go: %s\n' "$("$GO" env GOVERSION)"
+}
+{ machine; printf 'load-start: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"; } >"$res/machine.txt"
+
 if step parse; then
 	log "parse: Go vs C, $count rounds"
 	"$GO" run ./bench/cmd/parsecmp -count "$count" -o "$res"
@@ -37,21 +51,26 @@ if step pagepool; then
 	log "pagepool: ledger and allocator"
 	"$GO" test -run '^$' -bench . -count "$count" ./pagepool >"$res/pagepool.txt"
 fi
-if step devmem; then
-	log "devmem: copy fallback vs io.Copy"
-	"$GO" test -run '^$' -bench 'CopyModeVsIOCopy' -count "$count" ./devmem >"$res/devmem.txt"
+if step ledger; then
+	log "ledger: record+release, public API"
+	"$GO" test -run '^$' -bench . -count "$count" ./bench/ledger >"$res/ledger.txt"
+fi
+if step copy; then
+	log "copy: copy fallback vs io.Copy, $count rounds"
+	"$GO" run ./bench/cmd/copycmp -count "$count" -o "$res" 2>/dev/null
 fi
 if step floor; then
 	log "floor: memmove, syscall"
 	"$GO" test -run '^$' -bench . -count "$count" ./bench/floor >"$res/floor.txt"
 fi
 if step e2e; then
-	if [ -x bench/e2e/run.sh ]; then
-		log "e2e: devmem VM"
+	if command -v qemu-system-x86_64 >/dev/null; then
+		log "e2e: devmem VM, $count rounds"
 		BENCH_COUNT=$count bench/e2e/run.sh "$res"
 	else
-		log "e2e: skipped (bench/e2e/run.sh does not exist yet; see bench/README.md)"
+		log "e2e: skipped (no qemu-system-x86_64; make deps installs it)"
 	fi
 fi
+printf 'load-end: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$res/machine.txt"
 "$GO" run ./bench/cmd/benchmd -results "$res" -o "$out"
 log "wrote $out"

@@ -21,6 +21,13 @@
 //	parsecmp UNIT              the Go/C table of cmsg.Parse (parse-*.txt)
 //	num X                      X with 4 significant digits
 //	mul X Y, div X Y           arithmetic on float64
+//	x A B                      A.Median/B.Median as a float64 (NaN when
+//	                           either is missing)
+//	times X                    X as "1.23×", "262×" from 100 on ("—" for
+//	                           NaN)
+//	check X OP LIMIT           whether X meets a target: "met" or
+//	                           "missed" for OP "<=" or ">=", "not measured"
+//	                           for NaN
 package main
 
 import (
@@ -78,17 +85,24 @@ func Render(text, dir string) ([]byte, error) {
 			return f
 		}
 		f, err := benchfmt.ParseFile(filepath.Join(dir, name))
-		if err != nil || len(f.Results) == 0 {
+		if err != nil {
 			f = nil
 		}
 		files[name] = f
 		return f
 	}
+	// results returns the file if it holds results.
+	results := func(name string) *benchfmt.File {
+		if f := load(name); f != nil && len(f.Results) > 0 {
+			return f
+		}
+		return nil
+	}
 	missing := func(name string) string {
 		return fmt.Sprintf("_Not measured: %s has no results (see bench/README.md)._\n", filepath.Join(dir, name))
 	}
 	funcs := template.FuncMap{
-		"has": func(name string) bool { return load(name) != nil },
+		"has": func(name string) bool { return results(name) != nil },
 		"cfg": func(name, key string) string {
 			if f := load(name); f != nil {
 				return f.Config[key]
@@ -96,27 +110,43 @@ func Render(text, dir string) ([]byte, error) {
 			return ""
 		},
 		"med": func(name, bench, unit string) benchfmt.Summary {
-			if f := load(name); f != nil {
+			if f := results(name); f != nil {
 				return benchfmt.Summarize(f.Values(bench, unit))
 			}
 			return benchfmt.Summarize(nil)
 		},
 		"ratio": report.Ratio,
 		"table": func(name, prefix string, units ...string) string {
-			f := load(name)
+			f := results(name)
 			if f == nil {
 				return missing(name)
 			}
 			return report.UnitTable(f, prefix, units)
 		},
 		"parsecmp": func(unit string) string {
-			g, c, d := load("parse-go.txt"), load("parse-c-checked.txt"), load("parse-c-ncdevmem.txt")
+			g, c, d := results("parse-go.txt"), results("parse-c-checked.txt"), results("parse-c-ncdevmem.txt")
 			if g == nil || c == nil || d == nil {
 				return missing("parse-{go,c-checked,c-ncdevmem}.txt")
 			}
 			return report.ParseTable(g, c, d, report.Sizes(g, "BenchmarkParse/frags="), unit)
 		},
 		"num": benchfmt.Format,
+		"x": func(a, b benchfmt.Summary) float64 {
+			if a.N == 0 || b.N == 0 || b.Median == 0 {
+				return math.NaN()
+			}
+			return a.Median / b.Median
+		},
+		"times": func(v float64) string {
+			if math.IsNaN(v) {
+				return "—"
+			}
+			if math.Abs(v) >= 100 {
+				return fmt.Sprintf("%.0f×", v)
+			}
+			return fmt.Sprintf("%.2f×", v)
+		},
+		"check": check,
 		"mul": func(x, y float64) float64 { return x * y },
 		"div": func(x, y float64) float64 {
 			if y == 0 {
@@ -147,6 +177,26 @@ func Render(text, dir string) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// check says whether v meets the target "v op limit".
+func check(v float64, op string, limit float64) (string, error) {
+	if math.IsNaN(v) {
+		return "not measured", nil
+	}
+	var ok bool
+	switch op {
+	case "<=":
+		ok = v <= limit
+	case ">=":
+		ok = v >= limit
+	default:
+		return "", fmt.Errorf("check: unknown operator %q", op)
+	}
+	if ok {
+		return "met", nil
+	}
+	return "missed", nil
 }
 
 func gitDescribe() string {

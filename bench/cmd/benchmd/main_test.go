@@ -14,10 +14,18 @@ func TestRender(t *testing.T) {
 			"BenchmarkE2E/recv=ncdevmem-c 1 1 ns/op 6 cpu-s/GiB\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	const tmpl = `{{cfg "e2e.txt" "cpu"}}|{{has "e2e.txt"}}|{{has "none.txt"}}|` +
+	if err := os.WriteFile(filepath.Join(dir, "machine.txt"), []byte("host-cpu: Y Z\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const tmpl = `{{cfg "machine.txt" "host-cpu"}}|{{has "machine.txt"}}|{{cfg "e2e.txt" "cpu"}}|{{has "e2e.txt"}}|{{has "none.txt"}}|` +
 		`{{(med "e2e.txt" "BenchmarkE2E/recv=go" "cpu-s/GiB").Median}}|` +
 		`{{ratio (med "e2e.txt" "BenchmarkE2E/recv=go" "cpu-s/GiB") (med "e2e.txt" "BenchmarkE2E/recv=ncdevmem-c" "cpu-s/GiB")}}|` +
-		`{{num (div 1 3)}}|{{.Files}}
+		`{{num (div 1 3)}}|{{.Files}}|` +
+		`{{times (x (med "e2e.txt" "BenchmarkE2E/recv=go" "cpu-s/GiB") (med "e2e.txt" "BenchmarkE2E/recv=ncdevmem-c" "cpu-s/GiB"))}}|` +
+		`{{check (x (med "e2e.txt" "BenchmarkE2E/recv=go" "cpu-s/GiB") (med "e2e.txt" "BenchmarkE2E/recv=ncdevmem-c" "cpu-s/GiB")) "<=" 0.8}}|` +
+		`{{check (x (med "e2e.txt" "BenchmarkE2E/recv=go" "cpu-s/GiB") (med "e2e.txt" "BenchmarkE2E/recv=ncdevmem-c" "cpu-s/GiB")) ">=" 0.8}}|` +
+		`{{times (x (med "e2e.txt" "BenchmarkE2E/recv=none" "cpu-s/GiB") (med "e2e.txt" "BenchmarkE2E/recv=go" "cpu-s/GiB"))}}|` +
+		`{{check (x (med "e2e.txt" "BenchmarkE2E/recv=none" "cpu-s/GiB") (med "e2e.txt" "BenchmarkE2E/recv=go" "cpu-s/GiB")) "<=" 1.0}}
 {{table "e2e.txt" "BenchmarkE2E" "cpu-s/GiB"}}{{table "none.txt" "B"}}{{parsecmp "ns/frag"}}`
 	out, err := Render(tmpl, dir)
 	if err != nil {
@@ -25,7 +33,7 @@ func TestRender(t *testing.T) {
 	}
 	got := string(out)
 	for _, want := range []string{
-		"X|true|false|3|0.50×|0.3333|[e2e.txt]\n",
+		"Y Z|false|X|true|false|3|0.50×|0.3333|[e2e.txt machine.txt]|0.50×|met|missed|—|not measured\n",
 		"| E2E/recv=go | 3.000 ±33% (n=2) |",
 		"| E2E/recv=ncdevmem-c | 6.000 ±0% (n=1) |",
 		"_Not measured: " + filepath.Join(dir, "none.txt"),
@@ -37,6 +45,9 @@ func TestRender(t *testing.T) {
 	}
 	if _, err := Render("{{nosuchfunc}}", dir); err == nil {
 		t.Error("a bad template rendered")
+	}
+	if _, err := Render(`{{check 1.0 "<" 2.0}}`, dir); err == nil {
+		t.Error("check with a bad operator rendered")
 	}
 }
 
