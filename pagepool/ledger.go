@@ -542,19 +542,26 @@ func (l *Ledger) shouldFlush() int {
 	return flushNone
 }
 
-// policyFlush makes the flush shouldFlush called for.
+// policyFlush makes the flush shouldFlush called for, after Release or Done
+// queued frags. A Close that ran in between flushed them (Close flushes
+// until nothing is queued), so ErrClosed from the flush is no failure of
+// the release: it returns nil then.
 func (l *Ledger) policyFlush(mode int) error {
+	var err error
 	switch mode {
 	case flushAll:
-		return l.Flush()
+		err = l.Flush()
 	case flushWhole:
 		l.fmu.Lock()
-		defer l.fmu.Unlock()
 		l.fs.whole = true
-		defer func() { l.fs.whole = false }()
-		return l.flushLocked()
+		err = l.flushLocked()
+		l.fs.whole = false
+		l.fmu.Unlock()
 	}
-	return nil
+	if errors.Is(err, ErrClosed) {
+		return nil
+	}
+	return err
 }
 
 // Release hands the DMABuf frags of frags back (Linear frags are ignored):
@@ -1058,12 +1065,23 @@ func (l *Ledger) Close() (LeakReport, error) {
 		return LeakReport{}, nil
 	}
 	l.fmu.Lock()
-	ferr := l.flushLocked()
-	l.mu.Lock()
-	if l.closed {
+	var ferr error
+	for {
+		ferr = l.flushLocked()
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			l.fmu.Unlock()
+			return LeakReport{}, nil
+		}
+		// A Release or Done that ran during the flush queued more frags:
+		// they were released (the call returns nil), so flush them too
+		// rather than report them. Each round takes outstanding frags,
+		// so this ends. After a failed flush they stay in the report.
+		if ferr != nil || l.pendF == 0 {
+			break
+		}
 		l.mu.Unlock()
-		l.fmu.Unlock()
-		return LeakReport{}, nil
 	}
 	l.closed = true
 	rep := LeakReport{Label: l.label, Frags: l.appendOutstanding(nil)}
