@@ -147,7 +147,7 @@ func Render(text, dir string) ([]byte, error) {
 			return fmt.Sprintf("%.2f×", v)
 		},
 		"check": check,
-		"mul": func(x, y float64) float64 { return x * y },
+		"mul":   func(x, y float64) float64 { return x * y },
 		"div": func(x, y float64) float64 {
 			if y == 0 {
 				return math.NaN()
