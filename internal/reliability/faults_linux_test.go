@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -37,7 +38,7 @@ func TestPeerReset(t *testing.T) {
 				l := listenCopy(t, nil)
 				c, client := pair(t, l)
 				data, _ := stream(1, 1<<20)
-				var got bytes.Buffer
+				var got countingBuffer
 				type result struct {
 					n   int64
 					err error
@@ -56,7 +57,11 @@ func TestPeerReset(t *testing.T) {
 				}
 				data = data[:n]
 				if !queued {
-					// Reset once the reader has taken everything and waits.
+					// Reset once the reader has taken everything (the
+					// sender's queue is empty) and waits for more.
+					if !poll(10*time.Second, func() bool { return got.n.Load() == int64(len(data)) }) {
+						t.Fatalf("the reader got %d of %d bytes in 10s", got.n.Load(), len(data))
+					}
 					waitParked(t, "devmem.(*Conn)."+r.name)
 				}
 				if err := client.SetLinger(0); err != nil {
@@ -101,6 +106,22 @@ func TestPeerReset(t *testing.T) {
 		}
 	}
 }
+
+// countingBuffer collects what is written to it; another goroutine may
+// watch its length. It has no ReadFrom, so io.Copy writes through Write.
+type countingBuffer struct {
+	buf bytes.Buffer
+	n   atomic.Int64
+}
+
+func (b *countingBuffer) Write(p []byte) (int, error) {
+	n, err := b.buf.Write(p)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+func (b *countingBuffer) Len() int      { return b.buf.Len() }
+func (b *countingBuffer) Bytes() []byte { return b.buf.Bytes() }
 
 // TestPeerResetWithheld resets the peer while the application still holds
 // frags, and checks that the Conn's leak report names exactly those frags,
