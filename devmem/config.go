@@ -21,7 +21,9 @@ type ListenConfig struct {
 	// Interface names the network device whose RX queues receive the
 	// devmem traffic, e.g. "eth1". If empty, Listen looks for the device
 	// that owns the listening address; an unspecified address leaves it
-	// unknown and the Listener in copy mode.
+	// unknown and the Listener in copy mode. A name that names no
+	// device is the reason devmem RX is unavailable, an error matching
+	// os.ErrNotExist (and ENODEV).
 	Interface string
 
 	// Queues are the RX queues of Interface to bind the buffer to. If
@@ -98,6 +100,8 @@ type DialConfig struct {
 	// to it (SO_BINDTODEVICE, which needs CAP_NET_RAW) before connecting.
 	// If empty, Dial uses the device of the route the kernel picked for
 	// the connection, and binds the socket to it only in devmem mode.
+	// A name that names no device fails Dial with an error matching
+	// os.ErrNotExist (and ENODEV).
 	Interface string
 
 	// Buffer is a dma-buf the caller owns, to send from; see

@@ -1059,3 +1059,21 @@ func TestSendWhileReading(t *testing.T) {
 		}
 	})
 }
+
+// TestUnknownInterface checks that an Interface that names no device fails
+// Listen and Dial with an error that matches os.ErrNotExist and ENODEV and
+// names the device.
+func TestUnknownInterface(t *testing.T) {
+	checkLeaks(t)
+	const name = "nosuchdev0"
+	_, lerr := devmem.Listen("tcp", "127.0.0.1:0", &devmem.ListenConfig{Interface: name, BufferSize: 1 << 20, Fallback: devmem.FallbackNone})
+	_, derr := devmem.Dial(context.Background(), "tcp", "127.0.0.1:1", &devmem.DialConfig{Interface: name})
+	for _, c := range []struct {
+		op  string
+		err error
+	}{{"Listen", lerr}, {"Dial", derr}} {
+		if !errors.Is(c.err, os.ErrNotExist) || !errors.Is(c.err, unix.ENODEV) || c.err == nil || !strings.Contains(c.err.Error(), name) {
+			t.Errorf("%s with Interface %q: %v, want an error naming it that matches os.ErrNotExist and ENODEV", c.op, name, c.err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -120,16 +121,26 @@ func (l *listener) setup(ctx context.Context, lc *ListenConfig) error {
 	}
 
 	var buf *buffer
+	if lc.Interface != "" {
+		// A name that names no device is the reason, whatever else
+		// is missing too.
+		if _, err := interfaceIndex(lc.Interface); err != nil {
+			sh.reason = err
+		}
+	}
 	if lc.Buffer != nil {
 		b, err := dupBuffer(lc.Buffer)
 		if err != nil {
 			return err
 		}
 		buf = b
-	} else if b, err := newUdmabuf(size); err != nil {
-		sh.reason = err
-	} else {
-		buf = b
+	} else if sh.reason == nil {
+		// Else no devmem RX: the copy path makes its own buffer.
+		if b, err := newUdmabuf(size); err != nil {
+			sh.reason = err
+		} else {
+			buf = b
+		}
 	}
 	if sh.reason == nil {
 		sh.reason = l.bindRX(ctx, sh, buf, l.addr)
@@ -232,15 +243,47 @@ func (l *listener) bindRX(ctx context.Context, sh *rxShared, buf *buffer, addr *
 	return nil
 }
 
+// noInterfaceError is the error for a device name that names no network
+// device. It matches os.ErrNotExist and wraps the system's error (ENODEV).
+type noInterfaceError struct {
+	name string
+	err  error
+}
+
+func (e *noInterfaceError) Error() string {
+	return fmt.Sprintf("devmem: no network interface %q in this network namespace (list them with ip link): %v", e.name, e.err)
+}
+
+func (e *noInterfaceError) Unwrap() []error { return []error{e.err, os.ErrNotExist} }
+
+// interfaceIndex returns the index of the network device named name
+// (SIOCGIFINDEX). A name that names no device gives a *noInterfaceError.
+func interfaceIndex(name string) (int, error) {
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		// Too long for a device name (IFNAMSIZ): no device has it.
+		return 0, &noInterfaceError{name: name, err: fmt.Errorf("name longer than %d bytes: %w", unix.IFNAMSIZ-1, unix.ENODEV)}
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("devmem: interface %q: %w", name, os.NewSyscallError("socket", err))
+	}
+	defer unix.Close(fd)
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
+		err = os.NewSyscallError("ioctl SIOCGIFINDEX", err)
+		if errors.Is(err, unix.ENODEV) {
+			return 0, &noInterfaceError{name: name, err: err}
+		}
+		return 0, fmt.Errorf("devmem: interface %q: %w", name, err)
+	}
+	return int(ifr.Uint32()), nil
+}
+
 // findInterface returns the index of the named device, or of the device
 // that owns ip.
 func findInterface(name string, ip net.IP) (int, error) {
 	if name != "" {
-		ifi, err := net.InterfaceByName(name)
-		if err != nil {
-			return 0, fmt.Errorf("devmem: interface %q: %w", name, err)
-		}
-		return ifi.Index, nil
+		return interfaceIndex(name)
 	}
 	if ip == nil || ip.IsUnspecified() {
 		return 0, errNoInterface

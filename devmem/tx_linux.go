@@ -90,9 +90,20 @@ func dial(ctx context.Context, network, address string, cfg *DialConfig) (*conn,
 		return nil, opError(opDial, nil, ra.tcp(), err)
 	}
 	if cfg.Interface != "" {
+		// The name first: without CAP_NET_RAW, SO_BINDTODEVICE would
+		// answer EPERM for a device that does not exist.
+		if _, err := interfaceIndex(cfg.Interface); err != nil {
+			_ = sock.Close()
+			return nil, opError(opDial, nil, ra.tcp(), err)
+		}
 		if err := sock.SetsockoptString(unix.SOL_SOCKET, unix.SO_BINDTODEVICE, cfg.Interface); err != nil {
 			_ = sock.Close()
-			return nil, opError(opDial, nil, ra.tcp(), fmt.Errorf("devmem: bind to device %q: %w", cfg.Interface, err))
+			if errors.Is(err, unix.ENODEV) {
+				err = &noInterfaceError{name: cfg.Interface, err: err}
+			} else {
+				err = fmt.Errorf("devmem: bind to device %q: %w", cfg.Interface, err)
+			}
+			return nil, opError(opDial, nil, ra.tcp(), err)
 		}
 	}
 	if _, err := sock.Connect(ctx, ra.sockaddr()); err != nil {
