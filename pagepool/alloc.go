@@ -500,6 +500,18 @@ func (a *Allocator) Free(r Region) error {
 	return nil
 }
 
+// Check reports whether r is a region the allocator handed out and has not
+// freed since, without changing anything: it returns the error Free would
+// ([ErrDoubleFree], [ErrForeignRegion], [ErrOutOfRange]), or nil. Use it to
+// validate a region before handing it to code that will free it later. The
+// answer can change as soon as Check returns if another goroutine frees r.
+func (a *Allocator) Check(r Region) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, err := a.check(r)
+	return err
+}
+
 // check validates r and returns its first global page.
 func (a *Allocator) check(r Region) (uint32, error) {
 	if r.alloc != a.id || int(r.Seg) >= len(a.segs) || a.segs[r.Seg].Buf != r.Buf {

@@ -253,8 +253,13 @@ func TestAllocErrors(t *testing.T) {
 		{"unaligned region", func() error { return a.Free(unaligned) }, ErrOutOfRange},
 		{"outside segment", func() error { return a.Free(outside) }, ErrOutOfRange},
 		{"huge length", func() error { return a.Free(huge) }, ErrOutOfRange},
+		{"check valid", func() error { return a.Check(r) }, nil},
+		{"check other allocator's region", func() error { return a.Check(ro) }, ErrForeignRegion},
+		{"check moved region", func() error { return a.Check(moved) }, ErrDoubleFree},
+		{"check outside segment", func() error { return a.Check(outside) }, ErrOutOfRange},
 		{"free", func() error { return a.Free(r) }, nil},
 		{"double free", func() error { return a.Free(r) }, ErrDoubleFree},
+		{"check freed", func() error { return a.Check(r) }, ErrDoubleFree},
 	}
 	for _, tt := range tests {
 		before := a.Stats()
