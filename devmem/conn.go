@@ -144,6 +144,11 @@ func (c *Conn) FreeRegion(r pagepool.Region) error { return c.c.freeRegion(r) }
 // NIC without a copy (sendmsg with MSG_ZEROCOPY and SCM_DEVMEM_DMABUF);
 // in copy mode they are written from the mapping. Requires Linux 6.16
 // for devmem TX.
+//
+// r must come from this Conn's Alloc and be neither freed (FreeRegion, or
+// the completion of an earlier Send) nor forged: Send rejects such a region
+// with an error matching pagepool.ErrDoubleFree or pagepool.ErrForeignRegion
+// and sends nothing.
 func (c *Conn) Send(ctx context.Context, r pagepool.Region, n int) (int, error) {
 	return c.c.send(ctx, []pagepool.Region{r}, n)
 }

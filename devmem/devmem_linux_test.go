@@ -871,6 +871,30 @@ func TestSend(t *testing.T) {
 		if st.TXPending != 0 || st.TXPendingRegs != 0 || st.SentBytes != uint64(len(want)) {
 			t.Fatalf("after Flush: %d calls and %d regions pending, %d bytes sent; want 0, 0, %d", st.TXPending, st.TXPendingRegs, st.SentBytes, len(want))
 		}
+		// Send takes only regions Alloc handed out and nothing freed
+		// since, and sends nothing of the others.
+		freed, err := c.Alloc(ctx, 4096)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.FreeRegion(freed); err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range []struct {
+			name string
+			r    pagepool.Region
+			want error
+		}{
+			{"freed", freed, pagepool.ErrDoubleFree},
+			{"forged", pagepool.Region{Offset: 8192, Len: 4096}, pagepool.ErrForeignRegion},
+		} {
+			if k, err := c.Send(ctx, bad.r, 100); k != 0 || !errors.Is(err, bad.want) {
+				t.Errorf("Send of a %s region: %d, %v; want 0 and %v", bad.name, k, err, bad.want)
+			}
+		}
+		if st2 := c.Stats(); st2.SentBytes != st.SentBytes {
+			t.Errorf("rejected Sends sent %d bytes", st2.SentBytes-st.SentBytes)
+		}
 		// Everything is free again: the whole buffer can be allocated.
 		rg, err := c.Alloc(ctx, bufSize)
 		if err != nil {

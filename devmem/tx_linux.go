@@ -320,6 +320,12 @@ func (c *conn) send(ctx context.Context, rs []pagepool.Region, n int) (int, erro
 		if r.Len == 0 || r.Offset > t.buf.size || r.Len > t.buf.size-r.Offset {
 			return 0, c.opErr(opSend, fmt.Errorf("devmem: Send: region %v is not in the %d-byte send buffer: %w", r, t.buf.size, pagepool.ErrForeignRegion))
 		}
+		// Only a region Alloc handed out and nobody freed since: the
+		// Conn frees it after the send, and a freed one may be another
+		// Alloc's memory by now.
+		if err := t.alloc.Check(r); err != nil {
+			return 0, c.opErr(opSend, fmt.Errorf("devmem: Send: region %v is not one Alloc returned and nothing freed since (a Send frees its regions): %w", r, err))
+		}
 		total += r.Len
 	}
 	if n <= 0 || uint64(n) > total {
