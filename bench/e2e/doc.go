@@ -4,8 +4,8 @@
 // the same stream through the real devmem core of the devmem-7.2 test kernel
 // (patched netdevsim, internal/vmtest/kernel), one after the other in the
 // same VM, and the harness measures each receiver process: user and system
-// CPU seconds per GiB (wait4), its peak resident set, and, in separate
-// traced runs, its system calls per GiB by name (bench/internal/syscount).
+// CPU seconds per GiB (wait4) and, in separate traced runs, its system
+// calls per GiB by name and its peak resident set (bench/internal/syscount).
 //
 // The package has no code of its own: the harness is its test, TestE2E,
 // which skips unless DEVMEM_BENCH_E2E=1 and the machine has netdevsim and

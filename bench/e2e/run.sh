@@ -2,9 +2,10 @@
 # run.sh RESULTS_DIR: the end-to-end benchmark of bench/README.md section 3,
 # in the devmem-7.2 test VM (see doc.go). Writes, in RESULTS_DIR:
 #
-#   e2e.txt           BenchmarkE2E/recv=NAME lines (cpu-s/GiB, maxrss, ...)
+#   e2e.txt           BenchmarkE2E/recv=NAME lines (cpu-s/GiB, ...)
 #                     and BenchmarkE2EStartup/recv=NAME (an empty stream)
-#   e2e-syscalls.txt  BenchmarkSyscalls/recv=NAME lines (traced runs)
+#   e2e-syscalls.txt  BenchmarkSyscalls/recv=NAME lines (traced runs: calls
+#                     per GiB, peak-rss-bytes)
 #   e2e.log           the whole console output of the VM run
 #
 # Steps: builds the kernel's ncdevmem (bench/ncdevmem-c/build.sh, cached) and

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -87,7 +89,7 @@ func trace(pid int) (*Counts, error) {
 		return nil, fmt.Errorf("syscount: the program did not start (wait status %#x)", uint32(ws))
 	}
 	opts := unix.PTRACE_O_TRACESYSGOOD | unix.PTRACE_O_TRACECLONE | unix.PTRACE_O_TRACEFORK |
-		unix.PTRACE_O_TRACEVFORK | unix.PTRACE_O_EXITKILL
+		unix.PTRACE_O_TRACEVFORK | unix.PTRACE_O_EXITKILL | unix.PTRACE_O_TRACEEXIT
 	if err := unix.PtraceSetOptions(pid, opts); err != nil {
 		return nil, fmt.Errorf("syscount: PTRACE_SETOPTIONS: %w", err)
 	}
@@ -140,6 +142,11 @@ func trace(pid int) (*Counts, error) {
 				counts[nr]++
 			}
 			t.inSyscall = !t.inSyscall
+		case sig == unix.SIGTRAP && ws.TrapCause() == unix.PTRACE_EVENT_EXIT:
+			// A task is exiting, its memory still mapped: the peak
+			// resident set of its process so far. (wait4's ru_maxrss
+			// would not do: exec carries the parent's peak over.)
+			c.PeakRSS = max(c.PeakRSS, peakRSS(wpid, pid))
 		case sig == unix.SIGTRAP && ws.TrapCause() > 0:
 			// PTRACE_EVENT_CLONE/FORK/VFORK: the new task is traced
 			// already; it reports its own first stop.
@@ -162,4 +169,33 @@ func trace(pid int) (*Counts, error) {
 	}
 	c.Tasks = seen
 	return c, nil
+}
+
+// peakRSS returns VmHWM of /proc/TID/status in bytes when task tid belongs
+// to process pid (its thread group), else 0; 0 also when unreadable.
+func peakRSS(tid, pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return 0
+	}
+	var tgid int
+	var hwm uint64
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB"))
+		switch k {
+		case "Tgid":
+			tgid, _ = strconv.Atoi(v)
+		case "VmHWM":
+			kb, _ := strconv.ParseUint(v, 10, 64)
+			hwm = kb << 10
+		}
+	}
+	if tgid != pid {
+		return 0
+	}
+	return hwm
 }

@@ -21,6 +21,11 @@ type Counts struct {
 	ExitCode int
 	// Elapsed is the wall time of the traced run (slowed by tracing).
 	Elapsed time.Duration
+	// PeakRSS is the program's peak resident set in bytes (VmHWM of its
+	// first process as it exits; 0 when unknown). Unlike ru_maxrss from
+	// wait4 it does not include the tracer's own, which exec carries over
+	// from the parent's address space.
+	PeakRSS uint64
 }
 
 // Sorted returns the names in ByName, most frequent first.
@@ -67,6 +72,9 @@ func (c *Counts) BenchLine(name string, bytes int64) string {
 	fmt.Fprintf(&b, " %d syscalls", c.Total)
 	for _, n := range c.Sorted() {
 		fmt.Fprintf(&b, " %d %s", c.ByName[n], n)
+	}
+	if c.PeakRSS > 0 {
+		fmt.Fprintf(&b, " %d peak-rss-bytes", c.PeakRSS)
 	}
 	if bytes > 0 {
 		gib := float64(bytes) / (1 << 30)

@@ -4,10 +4,12 @@ package syscount
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -26,6 +28,14 @@ func TestMain(m *testing.M) {
 		for range 7 {
 			unix.Getppid()
 		}
+		os.Exit(0)
+	case "rss":
+		// Touch 16 MiB, then exit.
+		b := make([]byte, 16<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		runtime.KeepAlive(b)
 		os.Exit(0)
 	default:
 		n, _ := strconv.Atoi(v)
@@ -82,6 +92,30 @@ func TestRun(t *testing.T) {
 	}
 	if sum != c.Total {
 		t.Errorf("Total %d, sum of ByName %d", c.Total, sum)
+	}
+}
+
+// TestRunPeakRSS checks PeakRSS against a program that touches 16 MiB,
+// run by a tracer that holds 64 MiB: wait4's ru_maxrss would report the
+// tracer's 64 MiB (exec carries the peak over), PeakRSS must not.
+func TestRunPeakRSS(t *testing.T) {
+	big := make([]byte, 64<<20)
+	for i := 0; i < len(big); i += 4096 {
+		big[i] = 1
+	}
+	c, err := Run([]string{os.Args[0]}, append(os.Environ(), "SYSCOUNT_HELPER=rss"), nil, nil, os.Stderr)
+	runtime.KeepAlive(big)
+	if err != nil {
+		if errors.Is(err, unix.EPERM) || os.Geteuid() != 0 {
+			t.Skipf("ptrace not allowed here: %v", err)
+		}
+		t.Fatal(err)
+	}
+	if c.PeakRSS < 16<<20 || c.PeakRSS > 48<<20 {
+		t.Errorf("PeakRSS %d MiB, want 16 MiB and the Go runtime's (< 48 MiB)", c.PeakRSS>>20)
+	}
+	if l := c.BenchLine("x", 0); !strings.Contains(l, fmt.Sprintf(" %d peak-rss-bytes", c.PeakRSS)) {
+		t.Errorf("BenchLine lacks peak-rss-bytes: %q", l)
 	}
 }
 
