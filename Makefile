@@ -9,7 +9,7 @@ export DEVMEM_CACHE ?= $(HOME)/.cache/devmem-go
 
 .PHONY: test check fmt vet staticcheck unit race crossbuild uapicheck deps demo
 
-test: deps check vmtest
+test: deps check fuzz vmtest
 
 # Host-side checks: everything except the VM run.
 check: fmt vet staticcheck crossbuild uapicheck race
@@ -52,6 +52,10 @@ deps:
 -include internal/vmtest/vmtest.mk
 
 .PHONY: bench ncdevmem-c fuzz
+# Every native fuzz target for a bounded time (RELIABILITY.md has the long campaign).
+FUZZTIME ?= 5s
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 # Side-by-side benchmarks -> BENCHMARKS.md (bench/README.md). BENCH_COUNT=6.
 bench:
 	bench/run.sh
