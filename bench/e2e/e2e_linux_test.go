@@ -24,7 +24,7 @@ import (
 )
 
 var (
-	sizeMiB   = flag.Int("e2e.size", 256, "MiB each timed run receives")
+	sizeMiB   = flag.Int("e2e.size", 128, "MiB each timed run receives")
 	countMiB  = flag.Int("e2e.countsize", 64, "MiB each traced (syscall-counting) run receives")
 	rounds    = flag.Int("e2e.rounds", 3, "timed rounds; each runs every receiver once, in rotated order")
 	receivers = flag.String("e2e.receivers", "c,go,go-verbose,go-batch,lib", "receivers to run, comma-separated")
@@ -292,6 +292,8 @@ func TestE2E(t *testing.T) {
 	// stream; the difference is the cost of receiving. Then a traced run
 	// of each.
 	for round := range *rounds {
+		net := map[string]float64{} // net CPU s/GiB of this round
+		gross := map[string]float64{}
 		for i := range rs {
 			r := rs[(round+i)%len(rs)]
 			e := s.run(t, r, 0, false)
@@ -307,6 +309,17 @@ func TestE2E(t *testing.T) {
 				line += fmt.Sprintf(" %.0f B/GiB", float64(res.allocBytes)/(float64(res.allocOver)/(1<<30)))
 			}
 			fmt.Println(line)
+			net[r.name], gross[r.name] = (cpu-(e.user+e.sys).Seconds())/gib, cpu/gib
+		}
+		// The ratios to the kernel's ncdevmem within the round: the load
+		// of the host moves a round's numbers together, so paired
+		// ratios vary far less than the numbers themselves.
+		if c, ok := net["c"]; ok {
+			for _, r := range rs {
+				if r.name != "c" {
+					fmt.Printf("BenchmarkE2ERatio/recv=%s 1 %.4f net-cpu/c %.4f cpu/c\n", r.name, net[r.name]/c, gross[r.name]/gross["c"])
+				}
+			}
 		}
 		for i := range rs {
 			r := rs[(round+i)%len(rs)]
