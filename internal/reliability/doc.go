@@ -32,8 +32,15 @@
 // deleted while bound and while reading, a page pool exhausted by withheld
 // releases and recovering, ETOOSMALL from a control buffer too small for one
 // frag, a transfer checked byte for byte under a tight bound on outstanding
-// frags, bind-rx without privilege, and the bad-input rows that need a
-// dma-buf or netdevsim. They skip elsewhere, naming what is missing.
+// frags (256 MiB; -devmem-mib sets it), Close during blocked devmem TX
+// calls, bind-rx and NIC setup without privilege, and the bad-input rows
+// that need a dma-buf or netdevsim. They skip elsewhere, naming what is
+// missing.
+//
+// Two native fuzz targets combine packages: FuzzCraftedFrags (a control
+// stream with lying offsets and sizes through cmsg.Parse and
+// Frag.CheckBounds) and FuzzConnRelease (forged frags against a live Conn).
+// scripts/fuzz.sh runs every fuzz target of the module.
 //
 // After every test the leak checks run: no file descriptor
 // (internal/fd/fdtest), no goroutine (internal/testutil), no frag or token
