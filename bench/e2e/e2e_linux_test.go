@@ -21,6 +21,7 @@ import (
 	"github.com/devmem-go/devmem/bench/internal/syscount"
 	"github.com/devmem-go/devmem/internal/testutil"
 	"github.com/devmem-go/devmem/netdev"
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -29,6 +30,7 @@ var (
 	rounds    = flag.Int("e2e.rounds", 3, "timed rounds; each runs every receiver once, in rotated order")
 	receivers = flag.String("e2e.receivers", "c,go,go-verbose,go-batch,lib", "receivers to run, comma-separated")
 	logStderr = flag.Bool("e2e.log", false, "receivers' stderr to the console (it costs them more than /dev/null)")
+	pin       = flag.Bool("e2e.pin", true, "with 2 or more CPUs: receivers on CPU 0, the harness (sender) on CPU 1")
 )
 
 // enableEnv must be 1 for TestE2E to run: it takes minutes.
@@ -68,6 +70,59 @@ type setup struct {
 	self    string // this test binary
 	dir     string // a scratch directory for the lib receiver's results
 	pattern []byte
+	pinned  bool // receivers on CPU 0, the harness on CPU 1
+}
+
+// CPUs of -e2e.pin.
+const (
+	receiverCPU = 0
+	senderCPU   = 1
+)
+
+func cpuSet(cpu int) *unix.CPUSet {
+	var set unix.CPUSet
+	set.Set(cpu)
+	return &set
+}
+
+// pinProcess moves every thread of this process to cpu (threads created
+// later inherit the affinity of the thread that creates them).
+func pinProcess(cpu int) error {
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if err := unix.SchedSetaffinity(tid, cpuSet(cpu)); err != nil && err != unix.ESRCH {
+			return err
+		}
+	}
+	return nil
+}
+
+// onReceiverCPU runs start, which starts a receiver, on a thread pinned to
+// the receivers' CPU, so that the receiver inherits that affinity from its
+// first instruction; the thread goes back to the harness's CPU after.
+func (s *setup) onReceiverCPU(start func()) {
+	if !s.pinned {
+		start()
+		return
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := unix.SchedSetaffinity(0, cpuSet(receiverCPU)); err != nil {
+		panic(err)
+	}
+	defer func() {
+		if err := unix.SchedSetaffinity(0, cpuSet(senderCPU)); err != nil {
+			panic(err)
+		}
+	}()
+	start()
 }
 
 // runResult is what one receiver run measured.
@@ -76,9 +131,10 @@ type runResult struct {
 	wall       time.Duration // connected → receiver exited
 	user, sys  time.Duration
 	minflt     int64
-	csw        int64 // voluntary + involuntary context switches
-	allocBytes int64 // lib: Go heap bytes allocated after warm-up (-1: not measured)
-	allocOver  int64 // lib: bytes received while counting
+	csw        int64         // voluntary + involuntary context switches
+	allocBytes int64         // lib: Go heap bytes allocated after warm-up (-1: not measured)
+	allocOver  int64         // lib: bytes received while counting
+	atStart    time.Duration // user+system CPU when the sender connected
 	counts     *syscount.Counts
 }
 
@@ -109,23 +165,28 @@ func (s *setup) run(t *testing.T, r receiver, size int64, traced bool) runResult
 	}
 
 	res := runResult{bytes: size, allocBytes: -1}
+	var cmdPid *int
 	exited := make(chan struct{})
 	var waitErr error
 	if traced {
-		go func() {
+		go s.onReceiverCPU(func() {
+			// syscount.Run forks from, and traces on, this thread.
 			defer close(exited)
 			c, err := syscount.Run(argv, env, nil, s.devnull, stderr)
 			if err == nil && c.ExitCode != 0 {
 				err = fmt.Errorf("exit status %d", c.ExitCode)
 			}
 			res.counts, waitErr = c, err
-		}()
+		})
 	} else {
 		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Env, cmd.Stdout, cmd.Stderr = env, s.devnull, stderr
-		if err := cmd.Start(); err != nil {
+		var err error
+		s.onReceiverCPU(func() { err = cmd.Start() })
+		if err != nil {
 			t.Fatalf("%s: %v", r.name, err)
 		}
+		cmdPid = &cmd.Process.Pid
 		go func() {
 			defer close(exited)
 			waitErr = cmd.Wait()
@@ -141,13 +202,33 @@ func (s *setup) run(t *testing.T, r receiver, size int64, traced bool) runResult
 		}()
 	}
 
-	connected, err := s.send(port, size, exited)
+	// The receiver's CPU time when the stream starts: it has set up
+	// (udmabuf, bind, listen) and waits in accept.
+	var pid int
+	var atStart time.Duration
+	onConnect := func() {
+		if pid != 0 {
+			atStart = procCPU(pid)
+		}
+	}
+	if cmdPid != nil {
+		pid = *cmdPid
+	}
+	connected, err := s.send(port, size, exited, onConnect)
 	if err != nil {
 		<-exited
 		t.Fatalf("%s: sending %d bytes: %v (receiver: %v)", r.name, size, err, waitErr)
 	}
 	<-exited
 	res.wall = time.Since(connected)
+	res.atStart = atStart
+	if s.pinned {
+		// Threads the runtime started meanwhile may have inherited the
+		// receivers' CPU.
+		if err := pinProcess(senderCPU); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if waitErr != nil {
 		t.Fatalf("%s: receiver failed: %v (run with -e2e.log to see its stderr)", r.name, waitErr)
 	}
@@ -192,18 +273,27 @@ func (s *setup) ready(exited <-chan struct{}, deadline time.Time) error {
 // retrying while it is not listening yet (until it exits or a minute
 // passes), sends size bytes of the pattern and closes. It returns when it
 // connected.
-func (s *setup) send(port int, size int64, exited <-chan struct{}) (time.Time, error) {
+func (s *setup) send(port int, size int64, exited <-chan struct{}, onConnect func()) (time.Time, error) {
 	var c net.Conn
 	deadline := time.Now().Add(time.Minute)
 	if err := s.ready(exited, deadline); err != nil {
 		return time.Time{}, err
 	}
+	var connected time.Time
 	err := s.pair.PeerNS.Do(func() error {
+		// The namespace's thread sends, so the sender stays where the
+		// harness is pinned (and its transmit's softirqs with it, which
+		// run the receiving netdevsim's RX and devmem copy).
+		if s.pinned {
+			if err := unix.SchedSetaffinity(0, cpuSet(senderCPU)); err != nil {
+				return err
+			}
+		}
 		for {
 			var err error
 			c, err = net.DialTimeout("tcp", net.JoinHostPort(s.addr, strconv.Itoa(port)), 10*time.Second)
 			if err == nil {
-				return nil
+				break
 			}
 			if !errors.Is(err, syscall.ECONNREFUSED) {
 				return err
@@ -217,20 +307,19 @@ func (s *setup) send(port int, size int64, exited <-chan struct{}) (time.Time, e
 				return fmt.Errorf("nothing listened within a minute: %w", err)
 			}
 		}
-	})
-	if err != nil {
-		return time.Time{}, err
-	}
-	defer c.Close()
-	connected := time.Now()
-	for left := size; left > 0; {
-		n := min(left, int64(len(s.pattern)))
-		if _, err := c.Write(s.pattern[:n]); err != nil {
-			return connected, err
+		defer c.Close()
+		onConnect()
+		connected = time.Now()
+		for left := size; left > 0; {
+			n := min(left, int64(len(s.pattern)))
+			if _, err := c.Write(s.pattern[:n]); err != nil {
+				return err
+			}
+			left -= n
 		}
-		left -= n
-	}
-	return connected, c.(*net.TCPConn).CloseWrite()
+		return c.(*net.TCPConn).CloseWrite()
+	})
+	return connected, err
 }
 
 func TestE2E(t *testing.T) {
@@ -276,10 +365,16 @@ func TestE2E(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nl.Close()
-	s := &setup{pair: p, nl: nl, addr: p.Local.Addr4.Addr().String(), port: 5200, devnull: devnull,
+	pinned := *pin && runtime.NumCPU() >= 2
+	if pinned {
+		if err := pinProcess(senderCPU); err != nil {
+			t.Fatalf("pinning the harness to CPU %d: %v", senderCPU, err)
+		}
+	}
+	s := &setup{pinned: pinned, pair: p, nl: nl, addr: p.Local.Addr4.Addr().String(), port: 5200, devnull: devnull,
 		self: self, dir: t.TempDir(), pattern: patternBuf(1 << 20)}
 
-	printConfig()
+	printConfig(pinned)
 	size := int64(*sizeMiB) << 20
 	csize := int64(*countMiB) << 20
 
@@ -288,9 +383,9 @@ func TestE2E(t *testing.T) {
 		s.run(t, r, 4<<20, false)
 	}
 	// Timed rounds, in rotated order: each receiver with an empty stream
-	// (its start-up and exit: udmabuf, bind, mmap, unbind), then with the
-	// stream; the difference is the cost of receiving. Then a traced run
-	// of each.
+	// (its start-up and exit: udmabuf, bind, mmap, unbind: reported),
+	// then with the stream, whose net CPU counts from the moment the
+	// sender connects. Then a traced run of each.
 	for round := range *rounds {
 		net := map[string]float64{} // net CPU s/GiB of this round
 		gross := map[string]float64{}
@@ -302,14 +397,18 @@ func TestE2E(t *testing.T) {
 			res := s.run(t, r, size, false)
 			gib := float64(res.bytes) / (1 << 30)
 			cpu := (res.user + res.sys).Seconds()
+			// net: from the moment the sender connected (/proc/PID/stat)
+			// to the exit (wait4): the stream and the exit, not the
+			// set-up.
+			netCPU := cpu - res.atStart.Seconds()
 			line := fmt.Sprintf("BenchmarkE2E/recv=%s 1 %d ns/op %.4f cpu-s/GiB %.4f net-cpu-s/GiB %.4f user-s/GiB %.4f sys-s/GiB %.4f s/GiB %.2f MB/s %.0f minflt %.0f csw/GiB",
-				r.name, res.wall.Nanoseconds(), cpu/gib, (cpu-(e.user+e.sys).Seconds())/gib, res.user.Seconds()/gib, res.sys.Seconds()/gib,
+				r.name, res.wall.Nanoseconds(), cpu/gib, netCPU/gib, res.user.Seconds()/gib, res.sys.Seconds()/gib,
 				res.wall.Seconds()/gib, float64(res.bytes)/1e6/res.wall.Seconds(), float64(res.minflt), float64(res.csw)/gib)
 			if res.allocBytes >= 0 && res.allocOver > 0 {
 				line += fmt.Sprintf(" %.0f B/GiB", float64(res.allocBytes)/(float64(res.allocOver)/(1<<30)))
 			}
 			fmt.Println(line)
-			net[r.name], gross[r.name] = (cpu-(e.user+e.sys).Seconds())/gib, cpu/gib
+			net[r.name], gross[r.name] = netCPU/gib, cpu/gib
 		}
 		// The ratios to the kernel's ncdevmem within the round: the load
 		// of the host moves a round's numbers together, so paired
@@ -344,6 +443,29 @@ func minus(a, b *syscount.Counts) *syscount.Counts {
 	return d
 }
 
+// procCPU returns the user+system CPU time of process pid so far (all its
+// threads), from /proc/PID/stat (clock ticks of 10 ms); 0 if unreadable.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after "(comm)": state is the 3rd field of the line, utime
+	// the 14th and stime the 15th.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const tick = 10 * time.Millisecond // USER_HZ = 100
+	return time.Duration(ut+st) * tick
+}
+
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 
 // headerSplit sets what bind-rx needs on the receiving device
@@ -368,7 +490,7 @@ func headerSplit(t *testing.T, ifindex int) {
 
 // printConfig prints the configuration lines of the result files: the
 // guest's CPU (as QEMU presents it), kernel and CPU count.
-func printConfig() {
+func printConfig(pinned bool) {
 	fmt.Printf("goos: %s\ngoarch: %s\npkg: github.com/devmem-go/devmem/bench/e2e\n", runtime.GOOS, runtime.GOARCH)
 	if f, err := os.Open("/proc/cpuinfo"); err == nil {
 		sc := bufio.NewScanner(f)
@@ -384,4 +506,29 @@ func printConfig() {
 		fmt.Printf("kernel: %s\n", strings.TrimSpace(string(b)))
 	}
 	fmt.Printf("guest-cpus: %d\n", runtime.NumCPU())
+	if pinned {
+		fmt.Printf("pinning: receivers on CPU %d, harness and sender on CPU %d\n", receiverCPU, senderCPU)
+	}
+}
+
+// TestProcCPU checks procCPU against getrusage for this process.
+func TestProcCPU(t *testing.T) {
+	var ru syscall.Rusage
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			t.Fatal(err)
+		}
+		if time.Duration(ru.Utime.Nano()+ru.Stime.Nano()) > 200*time.Millisecond || time.Now().After(deadline) {
+			break
+		}
+	}
+	got := procCPU(os.Getpid())
+	want := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	if got < want-50*time.Millisecond || got > want+time.Second {
+		t.Errorf("procCPU %v, getrusage before it %v", got, want)
+	}
+	if procCPU(-1) != 0 {
+		t.Error("procCPU of no process is not 0")
+	}
 }

@@ -15,6 +15,7 @@
 # Knobs (environment): E2E_SIZE_MIB (MiB per timed run, default 128),
 # E2E_COUNT_MIB (MiB per traced run, default 64), BENCH_COUNT (rounds,
 # default 3 here), E2E_RECEIVERS (default: all), E2E_MEM (guest MiB, 2048),
+# E2E_CPUS (guest CPUs, default 2: receivers on CPU 0, the sender on CPU 1),
 # E2E_TIMEOUT (go test -timeout, default 60m), E2E_LOG=1 (receivers' stderr
 # to the console: for debugging, not for numbers).
 set -euo pipefail
@@ -41,13 +42,13 @@ args=(-e2e.size "${E2E_SIZE_MIB:-128}" -e2e.countsize "${E2E_COUNT_MIB:-64}" -e2
 timeout=${E2E_TIMEOUT:-60m}
 log "devmem-7.2 VM: ${args[*]}"
 set +e
-DEVMEM_BENCH_E2E=1 VMTEST_KERNEL=devmem-7.2 VMTEST_MEM=${E2E_MEM:-2048} CGO_ENABLED=0 \
+DEVMEM_BENCH_E2E=1 VMTEST_KERNEL=devmem-7.2 VMTEST_MEM=${E2E_MEM:-2048} VMTEST_CPUS=${E2E_CPUS:-2} CGO_ENABLED=0 \
 	"$GO" test -exec "$root/bin/vmrun" -count=1 -timeout "$timeout" -run '^TestE2E$' -v ./bench/e2e \
 	-args "${args[@]}" 2>&1 | sed -u 's/\r$//' | tee "$res/e2e.log" >&2
 rc=${PIPESTATUS[0]}
 set -e
 host="host-cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1) ($(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg))"
-cfg='^(goos|goarch|pkg|cpu|kernel|guest-cpus):'
+cfg='^(goos|goarch|pkg|cpu|kernel|guest-cpus|pinning):'
 { grep -E "$cfg" "$res/e2e.log"; echo "$host"; grep -E '^BenchmarkE2E(Startup|Ratio)?/' "$res/e2e.log"; } >"$res/e2e.txt" || true
 { grep -E "$cfg" "$res/e2e.log"; echo "$host"; grep -E '^BenchmarkSyscalls/' "$res/e2e.log"; } >"$res/e2e-syscalls.txt" || true
 if [ "$rc" -ne 0 ]; then
