@@ -146,6 +146,16 @@ func setupMounts() {
 		if err := os.MkdirAll(m.dst, 0o755); err != nil && !m.optional {
 			logf("mkdir %s: %v", m.dst, err)
 		}
+		if m.fstype == "tmpfs" && !isEmptyDir(m.dst) {
+			// The initramfs already put files here (a package
+			// directory under /tmp, as in a CI checkout in /tmp):
+			// a tmpfs would hide them. The root file system is
+			// writable memory already, so keep it.
+			if err := os.Chmod(m.dst, 0o1777); err != nil {
+				logf("chmod %s: %v", m.dst, err)
+			}
+			continue
+		}
 		if err := unix.Mount(m.src, m.dst, m.fstype, m.flags, m.data); err != nil && !m.optional {
 			logf("mount %s on %s: %v", m.fstype, m.dst, err)
 		}
@@ -161,6 +171,17 @@ func setupMounts() {
 			_ = os.Symlink(target, name)
 		}
 	}
+}
+
+// isEmptyDir reports whether dir has no entries (or cannot be read).
+func isEmptyDir(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(1)
+	return len(names) == 0
 }
 
 // setupConsole makes fds 0-2 point at /dev/console when the kernel could
