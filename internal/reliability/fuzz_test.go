@@ -8,6 +8,10 @@ import (
 	"github.com/devmem-go/devmem/cmsg"
 )
 
+// craftedMem is the buffer FuzzCraftedFrags slices (only read, so shared by
+// the executions).
+var craftedMem []byte
+
 // FuzzCraftedFrags is the trust boundary between the kernel's control
 // stream and memory: a control buffer with arbitrary (lying) frag offsets
 // and sizes, parsed with cmsg.Parse and checked with Frag.CheckBounds
@@ -20,6 +24,7 @@ import (
 // frags (kind, offset u64 as 4+4 bytes with a shift, size u32), then raw
 // bytes appended to the control buffer.
 func FuzzCraftedFrags(f *testing.F) {
+	craftedMem = make([]byte, 1<<20)
 	frag := func(kind byte, off uint64, size uint32) []byte {
 		b := []byte{kind}
 		b = binary.LittleEndian.AppendUint64(b, off)
@@ -61,7 +66,7 @@ func FuzzCraftedFrags(f *testing.F) {
 		oob = append(oob, in...) // trailing garbage, possibly a bad header
 		frags, _ := cmsg.Parse(nil, oob)
 
-		mem := make([]byte, min(bufSize, 1<<20))
+		mem := craftedMem[:min(bufSize, uint64(len(craftedMem)))]
 		limit := new(big.Int).SetUint64(bufSize)
 		for _, fr := range frags {
 			end := new(big.Int).Add(new(big.Int).SetUint64(fr.Offset), new(big.Int).SetUint64(uint64(fr.Size)))
