@@ -122,13 +122,13 @@ func TestLoadSequential(t *testing.T) {
 }
 
 // TestLoadConcurrent runs rounds of 256 connections at once (64 with
-// -short and in the VM) through one Listener for a bounded time (8 s; 1 s),
+// -short and in the VM) through one Listener for a bounded time (6 s; 1 s),
 // each with up to 256 KiB checksummed end to end, under a per-connection
 // and a shared bound on outstanding bytes, and checks that nothing is left
 // afterwards.
 func TestLoadConcurrent(t *testing.T) {
 	guard(t)
-	conns, budget := 256, 8*time.Second
+	conns, budget := 256, 6*time.Second
 	if light() {
 		conns, budget = 64, time.Second
 	}

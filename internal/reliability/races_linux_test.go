@@ -179,10 +179,11 @@ func TestCloseUnblocks(t *testing.T) {
 }
 
 // TestCloseRaces races Close with each blocking call at random points
-// (before, during and after the call blocks), many times, for the race
-// detector: the call must return promptly, with nil, EOF or net.ErrClosed.
+// (before, during and after the call blocks), 30 times each (8 with -short
+// and in the VM), for the race detector: the call must return promptly,
+// with nil, EOF or net.ErrClosed.
 func TestCloseRaces(t *testing.T) {
-	iters := 40
+	iters := 30
 	if light() {
 		iters = 8
 	}
