@@ -69,7 +69,13 @@ func TestGuest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		wd, _ := os.Getwd()
 		for _, fs := range []string{"proc /proc", "sysfs /sys", "devtmpfs /dev", "tmpfs /tmp", "tmpfs /run", "debugfs /sys/kernel/debug"} {
+			if fs == "tmpfs /tmp" && strings.HasPrefix(wd, "/tmp/") {
+				// vminit keeps the package directory it placed
+				// under /tmp visible instead of mounting over it.
+				continue
+			}
 			if !bytes.Contains(b, []byte(fs+" ")) {
 				t.Errorf("%s not mounted; /proc/mounts:\n%s", fs, b)
 			}
