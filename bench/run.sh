@@ -20,7 +20,9 @@
 #   floor     memmove bandwidth, syscall cost (go test -bench ./bench/floor)
 #   e2e       the end-to-end runs in the devmem VM (bench/e2e/run.sh; needs
 #             QEMU, builds the devmem-7.2 kernel and ncdevmem-c when missing;
-#             BENCH_COUNT rounds)
+#             BENCH_COUNT rounds) on QEMU's instruction-driven clock
+#             (icount); with BENCH_E2E_REALTIME=1 also on the host's clock
+#             (about 25 minutes more on a loaded 2-CPU machine)
 # A step that fails stops the run; its partial results stay in place.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -67,6 +69,10 @@ if step e2e; then
 	if command -v qemu-system-x86_64 >/dev/null; then
 		log "e2e: devmem VM, $count rounds"
 		BENCH_COUNT=$count bench/e2e/run.sh "$res"
+		if [ -n "${BENCH_E2E_REALTIME:-}" ]; then
+			log "e2e: devmem VM, host clock, $count rounds"
+			E2E_MODE=realtime BENCH_COUNT=$count bench/e2e/run.sh "$res"
+		fi
 	else
 		log "e2e: skipped (no qemu-system-x86_64; make deps installs it)"
 	fi

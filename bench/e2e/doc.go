@@ -19,7 +19,12 @@
 //
 // Knobs, as test flags after -args (run.sh passes E2E_* variables on):
 // -e2e.size (MiB per timed run), -e2e.countsize (MiB per traced run),
-// -e2e.rounds, -e2e.receivers, -e2e.log (receivers' stderr to the console).
+// -e2e.rounds, -e2e.receivers, -e2e.log (receivers' stderr to the console),
+// -e2e.pin (with two or more guest CPUs: receivers on CPU 0, the sender on
+// CPU 1). run.sh picks the guest's clock (E2E_MODE): QEMU's instruction
+// counter (-icount, one CPU; the default), where CPU time counts executed
+// instructions and the host's load cannot move it, or the host's clock
+// (two CPUs, pinned).
 //
 // # Receivers
 //
@@ -36,6 +41,7 @@
 //     again as a child): ReadFrags, BeginRead, validate, EndRead, Release;
 //     it reports the Go heap bytes it allocates per GiB after warm-up
 //     (runtime/metrics /gc/heap/allocs:bytes), B/GiB.
+//   - lib-batch (not run by default): lib with a 1024-frag release batch.
 //
 // Each is a child process with stdout and stderr on /dev/null (-e2e.log:
 // stderr on the console), so that all pay for their output alike; the
