@@ -1,10 +1,14 @@
 package main
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/devmem-go/devmem/internal/testutil"
 )
 
 func TestRender(t *testing.T) {
@@ -55,6 +59,9 @@ func TestRender(t *testing.T) {
 // must say what is missing, none may fail.
 func TestTemplate(t *testing.T) {
 	text, err := os.ReadFile("../../BENCHMARKS.md.tmpl")
+	if errors.Is(err, fs.ErrNotExist) && testutil.InVM() {
+		t.Skip("the template lies outside this package's directory, which is all a VM payload carries; the host run checks it")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
