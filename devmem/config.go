@@ -3,6 +3,7 @@ package devmem
 import (
 	"context"
 	"syscall"
+	"time"
 
 	"github.com/devmem-go/devmem/netdev"
 	"github.com/devmem-go/devmem/pagepool"
@@ -13,6 +14,16 @@ import (
 // the driver allows by default (its size_limit_mb parameter, see
 // udmabuf.Limits).
 const DefaultBufferSize = 64 << 20
+
+// DefaultReleaseBatch is the batch of the zero ListenConfig.Release in
+// devmem mode: the most tokens the kernel takes in one SO_DEVMEM_DONTNEED
+// call, so that a busy stream of 4 KiB frags costs 256 calls per GiB.
+const DefaultReleaseBatch = 1024
+
+// DefaultReleaseIdle is how long, by default, a reader waits for data
+// before the frags released meanwhile go back to the kernel
+// (ListenConfig.ReleaseIdle).
+const DefaultReleaseIdle = time.Millisecond
 
 // ListenConfig configures a Listener. The zero value listens in copy mode
 // (no Interface) with a buffer of DefaultBufferSize; nil is the zero value.
@@ -61,9 +72,24 @@ type ListenConfig struct {
 	// steered to that queue.
 	SetupFlows []netdev.FlowSpec
 
-	// Release says when released tokens go back to the kernel
-	// (pagepool.ReleasePolicy; the zero value: at once).
+	// Release says when the frags an application releases go back to the
+	// kernel in devmem mode (pagepool.ReleasePolicy). The zero value
+	// queues them and returns them DefaultReleaseBatch at a time (one full
+	// SO_DEVMEM_DONTNEED call), and all of them once the connection's
+	// reader has waited ReleaseIdle for data, when a read waits for
+	// back-pressure room, and at Close: a busy stream makes the fewest
+	// system calls, an idle one holds nothing back. Queued frags count
+	// as outstanding (MaxFrags, MaxBytes). BatchFrags 1 returns every
+	// Release at once, in its own call(s). Frags released while no read
+	// is in progress or waiting stay queued until the next read waits or
+	// the connection is closed; after the end of the stream (io.EOF, an
+	// error) they go back at once. The copy path always frees at once.
 	Release pagepool.ReleasePolicy
+	// ReleaseIdle is how long a reader waits for data before the queued
+	// releases go back to the kernel, and how long a release made while
+	// it waits stays queued at most (0: DefaultReleaseIdle; negative: at
+	// once). Unused with BatchFrags 1.
+	ReleaseIdle time.Duration
 	// MaxFrags and MaxBytes bound the frags and bytes each connection may
 	// hold outstanding (received and not released); 0 is no bound. At the
 	// bound ReadFrags waits for releases (or fails with

@@ -54,6 +54,7 @@ type conn struct {
 	// Receive side (accepted connections).
 	sh     *rxShared
 	led    *pagepool.Ledger // both modes
+	idle   *idleRelease     // devmem mode: returns queued releases while the reader waits
 	cp     *copyRX          // copy mode: the tokens and memory of led's frags
 	strict bool
 	rmu    sync.Mutex // one reader at a time; guards what follows
@@ -106,6 +107,9 @@ func newConn(sock *socket.Conn, remote *net.TCPAddr) (*conn, error) {
 			case unix.EINTR:
 				continue
 			case unix.EAGAIN:
+				if c.idle != nil {
+					c.idle.park()
+				}
 				return false
 			}
 			c.rn, c.rerrno = int(n), e
@@ -138,7 +142,17 @@ func newRXConn(sock *socket.Conn, remote *net.TCPAddr, l *listener) (*conn, erro
 		Limiter: sh.limiter, FailFast: cfg.FailFast,
 	}
 	if sh.mode == ModeDevmem {
+		if opts.Policy == (pagepool.ReleasePolicy{}) {
+			opts.Policy.BatchFrags = DefaultReleaseBatch
+		}
 		c.led, err = pagepool.NewLedger(c.rc, &opts)
+		if err == nil {
+			d := cfg.ReleaseIdle
+			if d == 0 {
+				d = DefaultReleaseIdle
+			}
+			c.idle = newIdleRelease(c, d)
+		}
 	} else {
 		// The copy path frees at once: batching saves no system call.
 		opts.Policy, opts.InitialTokens = pagepool.ReleasePolicy{}, copyTokens
@@ -204,6 +218,9 @@ func (c *conn) close() error {
 	}
 	c.closed = true
 	c.life.Unlock()
+	if c.idle != nil {
+		c.idle.stop()
+	}
 	if c.led != nil {
 		// Before the socket: the ledger flushes releases through it.
 		// The kernel frees the tokens still outstanding with the socket,
@@ -245,6 +262,13 @@ func (c *conn) cleanup() {
 	if c.sh != nil {
 		c.sh.release()
 	}
+}
+
+func (c *conn) idleFlushes() uint64 {
+	if c.idle == nil {
+		return 0
+	}
+	return c.idle.flushes.Load()
 }
 
 func (c *conn) setLeaks(rep pagepool.LeakReport) {
@@ -407,6 +431,7 @@ func (c *conn) stats() ConnStats {
 		Reads:         c.n.reads.Load(),
 		ReadOutBytes:  c.n.readOut.Load(),
 		ReleaseCalls:  c.n.releases.Load(),
+		IdleFlushes:   c.idleFlushes(),
 		CtrlRegrowths: c.n.regrowths.Load(),
 		CtrlSize:      int(c.n.ctrlSize.Load()),
 	}

@@ -53,8 +53,13 @@
 // them through the mapping with Conn.FragBytes between Conn.BeginRead and
 // Conn.EndRead. Then release the frag, at once (Conn.Release) or when the
 // device is done (Conn.Hold and Batch.Done): until then the NIC cannot reuse
-// that memory. Read and WriteTo do all this for you, copying out of the
-// mapping, so io.Copy and code written for net.Conn work unchanged.
+// that memory. Released frags go back to the kernel 1024 at a time, one
+// SO_DEVMEM_DONTNEED call for 4 MiB of 4 KiB frags, and all at once as
+// soon as the reader has waited a millisecond for data, so that a busy
+// stream makes few system calls and an idle one holds no memory back
+// (ListenConfig.Release, ReleaseIdle). Read and WriteTo do all this for
+// you, copying out of the mapping, so io.Copy and code written for
+// net.Conn work unchanged.
 //
 // To receive into memory you already have, such as a GPU buffer exported as
 // a dma-buf, set ListenConfig.Buffer. Listen chooses a free RX queue unless

@@ -68,10 +68,21 @@ func (c *conn) readFragsLocked(ctx context.Context, dst []Frag, linear []byte, w
 	return c.recvCopy(ctx, dst, int(min(uint64(want), allowB)))
 }
 
-// broken makes err the connection's sticky error.
+// broken makes err the connection's sticky error. The stream is over:
+// queued releases go back now.
 func (c *conn) broken(err error) error {
 	c.rerr = err
+	c.flushQueued()
 	return err
+}
+
+// flushQueued returns the released frags the ledger queues (devmem mode's
+// batches) at the end of the stream, after which releases go back at once;
+// errors stay in the ledger's stats and leak report.
+func (c *conn) flushQueued() {
+	if c.idle != nil {
+		c.idle.end()
+	}
 }
 
 func (c *conn) consumeRem(n int) {
@@ -154,6 +165,9 @@ func (c *conn) recvDevmem(ctx context.Context, dst []Frag, linear []byte, allowF
 		c.rflags = unix.MSG_SOCK_DEVMEM
 		err := c.rawIO(ctx, false, c.rfn)
 		c.riov.Base = nil
+		if c.idle != nil {
+			c.idle.wake()
+		}
 		if err != nil {
 			return dst, 0, err
 		}
@@ -171,9 +185,11 @@ func (c *conn) recvDevmem(ctx context.Context, dst []Frag, linear []byte, allowF
 			continue
 		}
 		if c.rerrno != 0 {
+			c.flushQueued()
 			return dst, 0, os.NewSyscallError("recvmsg", c.rerrno)
 		}
 		if c.rn == 0 {
+			c.flushQueued()
 			return dst, 0, io.EOF
 		}
 		return c.acceptFrags(dst, linear, c.rn, int(c.rmsg.Controllen), int(c.rmsg.Flags))
@@ -554,7 +570,11 @@ func (c *conn) release(frags []Frag) error {
 		return c.opErr(opRelease, ErrNoBuffer)
 	}
 	c.n.releases.Add(1)
-	return c.opErr(opRelease, c.led.Release(frags))
+	err := c.led.Release(frags)
+	if c.idle != nil {
+		c.idle.released()
+	}
+	return c.opErr(opRelease, err)
 }
 
 func (c *conn) hold(owner string, frags []Frag) (Batch, error) {
@@ -573,5 +593,9 @@ func (c *conn) hold(owner string, frags []Frag) (Batch, error) {
 
 func (c *conn) done(b Batch) error {
 	c.n.releases.Add(1)
-	return c.opErr(opRelease, b.pb.Done())
+	err := b.pb.Done()
+	if c.idle != nil {
+		c.idle.released()
+	}
+	return c.opErr(opRelease, err)
 }

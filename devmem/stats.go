@@ -27,6 +27,9 @@ type ConnStats struct {
 	OutstandingFrags, OutstandingBytes uint64
 	// ReleaseCalls counts Release calls and Batch.Done calls.
 	ReleaseCalls uint64
+	// IdleFlushes counts the times queued releases went back to the
+	// kernel because the reader waited for data (ListenConfig.ReleaseIdle).
+	IdleFlushes uint64
 	// ShortFrees counts SO_DEVMEM_DONTNEED calls that freed fewer tokens
 	// than given (devmem mode; see pagepool.LedgerStats.ShortCalls).
 	ShortFrees uint64
@@ -100,6 +103,7 @@ func (t *ConnStats) add(s *ConnStats) {
 	t.OutstandingFrags += s.OutstandingFrags
 	t.OutstandingBytes += s.OutstandingBytes
 	t.ReleaseCalls += s.ReleaseCalls
+	t.IdleFlushes += s.IdleFlushes
 	t.ShortFrees += s.ShortFrees
 	t.CtrlRegrowths += s.CtrlRegrowths
 	t.Leaked += s.Leaked

@@ -943,8 +943,8 @@ func (l *Ledger) room() bool {
 // Wait returns once the socket (MaxFrags, MaxBytes) and its binding
 // (Limiter) are below their bounds: call it before reading more. While it
 // waits, queued releases are flushed at once, those of the other ledgers
-// sharing the Limiter too. With FailFast it returns ErrBackpressure instead
-// of waiting. It returns ctx's error if ctx ends first, and ErrClosed if the
+// sharing the Limiter too. With FailFast it flushes them likewise, then
+// returns ErrBackpressure instead of waiting if that made no room. It returns ctx's error if ctx ends first, and ErrClosed if the
 // ledger is closed.
 //
 // A reader that also releases (on the same goroutine) must not wait on a
@@ -961,6 +961,20 @@ func (l *Ledger) Wait(ctx context.Context) error {
 		return nil
 	}
 	if l.fail {
+		// Released frags still queued count as outstanding: return them
+		// (and the other sockets' of the binding) before giving up.
+		if err := l.Flush(); err != nil && !errors.Is(err, ErrUnknownTokens) {
+			return err
+		}
+		if l.lim != nil {
+			l.lim.flushAll(l)
+		}
+		l.mu.Lock()
+		room := l.room()
+		l.mu.Unlock()
+		if room && l.lim.room() {
+			return nil
+		}
 		l.mu.Lock()
 		l.st.Backpressured++
 		f, b := l.outF, l.outB

@@ -301,3 +301,36 @@ func ExampleNewLedgerFunc() {
 	// ledger "copy conn": 1 frag(s), 1000 bytes never released
 	//   token 3: binding 0 [0x2000,+1000) recorded
 }
+
+// TestLedgerFailFastFlushesQueued: with FailFast, frags released but
+// queued by the batch policy still count; Wait returns them instead of
+// reporting back-pressure that a flush lifts.
+func TestLedgerFailFastFlushesQueued(t *testing.T) {
+	is := &issuer{}
+	l, err := pagepool.NewLedgerFunc(is.release, &pagepool.LedgerOptions{
+		MaxFrags: 4, FailFast: true, Policy: pagepool.ReleasePolicy{BatchFrags: 1024},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	fs := is.issue(4, 4096)
+	if err := l.Record(fs); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Wait(t.Context()); !errors.Is(err, pagepool.ErrBackpressure) {
+		t.Fatalf("Wait at the bound, nothing released: %v, want ErrBackpressure", err)
+	}
+	if err := l.Release(fs[:3]); err != nil {
+		t.Fatal(err)
+	}
+	if st := l.Stats(); st.PendingFrags != 3 || st.Calls != 0 {
+		t.Fatalf("after Release: %d queued, %d calls; want 3 queued, no call", st.PendingFrags, st.Calls)
+	}
+	if err := l.Wait(t.Context()); err != nil {
+		t.Fatalf("Wait with 3 released frags queued: %v, want room", err)
+	}
+	if st := l.Stats(); st.PendingFrags != 0 || st.Calls != 1 || st.OutstandingFrags != 1 {
+		t.Fatalf("after Wait: %d queued, %d calls, %d outstanding; want 0, 1, 1", st.PendingFrags, st.Calls, st.OutstandingFrags)
+	}
+}

@@ -35,7 +35,7 @@ type options struct {
 	conns      int  // connections (server: to accept, 0: until interrupted; client: to make)
 	concurrent bool // handle the connections at once rather than one after the other
 	size       int64
-	batch      int    // release tokens in batches of this many frags (0: at once)
+	batch      int    // release tokens in batches of this many frags (0: the library default, 1: at once)
 	mode       string // auto, devmem, copy
 	bufSize    int64  // bytes of the dma-buf (RX and TX)
 	help       bool
@@ -279,7 +279,8 @@ This program's own:
                 client: connections to make (default 1)
   -concurrent   handle the connections at the same time
   -size BYTES   client: send BYTES of the -v pattern (default period 7) instead of stdin
-  -batch N      release tokens in batches of N frags (default: at once)
+  -batch N      release tokens in batches of N frags (default 0: the library's,
+                1024 and whenever the reader waits for data; 1: at once)
   -mode M       auto (devmem, else copy with the reason), devmem (fail without it), copy
   -bufsize B    dma-buf size (default 16000 pages)
   -json         print the results as JSON on stdout (no payload, no per-frag lines)

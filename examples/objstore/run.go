@@ -186,7 +186,7 @@ func cmdServe(ctx context.Context, args []string, sio *stdio) error {
 	fs.Var(sizeFlag{&cfg.RXBuf}, "rxbuf", "receive dma-buf size")
 	fs.Var(sizeFlag{&cfg.TXBuf}, "txbuf", "send dma-buf size per data channel")
 	fs.Var(sizeFlag{&maxObj}, "max-object", "largest object")
-	fs.IntVar(&cfg.BatchFrags, "batch", 0, "release tokens in batches of this many frags")
+	fs.IntVar(&cfg.BatchFrags, "batch", 0, "release tokens in batches of this many frags (0: the library default, 1: at once)")
 	fs.BoolVar(&jsonOut, "json", false, "print the final counters as JSON on stdout")
 	if err := parse(fs, args); err != nil {
 		return err
