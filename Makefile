@@ -53,7 +53,7 @@ deps:
 
 .PHONY: bench ncdevmem-c fuzz
 # Every native fuzz target for a bounded time (RELIABILITY.md has the long campaign).
-FUZZTIME ?= 5s
+FUZZTIME ?= 20s
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 # Side-by-side benchmarks -> BENCHMARKS.md (bench/README.md). BENCH_COUNT=6.

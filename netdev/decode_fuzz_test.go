@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devmem-go/devmem/internal/uapi"
 	"github.com/google/go-cmp/cmp"
 	"github.com/mdlayher/netlink"
 )
@@ -136,6 +137,34 @@ func FuzzCheckRequest(f *testing.F) {
 			if f.required && !seen[f.typ] {
 				t.Fatalf("accepted a ndRequest without %s", f.name)
 			}
+		}
+	})
+}
+
+// FuzzDecodeID feeds the decoder of the bind-rx, bind-tx and queue-create
+// replies (one u32 attribute): it must not panic, must find the attribute
+// whenever it reports success, and what it accepts must survive a trip
+// through the kernel-format encoder.
+func FuzzDecodeID(f *testing.F) {
+	for _, id := range []uint32{0, 1, 7, 1<<32 - 1} {
+		f.Add(uint16(uapi.NETDEV_A_DMABUF_ID), ndMustEncode(f, func(ae *netlink.AttributeEncoder) {
+			ae.Uint32(uapi.NETDEV_A_DMABUF_ID, id)
+		}))
+	}
+	f.Add(uint16(uapi.NETDEV_A_QUEUE_ID), ndMustEncode(f, func(ae *netlink.AttributeEncoder) {
+		ae.Uint32(uapi.NETDEV_A_QUEUE_TYPE, uapi.NETDEV_QUEUE_TYPE_RX)
+		ae.Uint32(uapi.NETDEV_A_QUEUE_ID, 3)
+	}))
+	f.Add(uint16(uapi.NETDEV_A_DMABUF_ID), []byte{})
+	f.Add(uint16(uapi.NETDEV_A_DMABUF_ID), []byte{6, 0, 5, 0, 1, 0})
+	f.Fuzz(func(t *testing.T, typ uint16, b []byte) {
+		id, err := parseID(b, typ, "reply")
+		if err != nil {
+			return
+		}
+		again, err := parseID(ndMustEncode(t, func(ae *netlink.AttributeEncoder) { ae.Uint32(typ, id) }), typ, "reply")
+		if err != nil || again != id {
+			t.Fatalf("id %d re-encoded decodes to %d, %v", id, again, err)
 		}
 	})
 }
