@@ -3,11 +3,13 @@
 // bench/BENCHMARKS.md.tmpl. Every number in the output is the median of the
 // runs in the files, with the spread (±, the larger distance from the
 // median to the minimum or maximum) and the run count; a file that is
-// missing renders as a line saying which command makes it.
+// missing renders as a line saying which command makes it. The headline
+// table also goes into README.md, between "<!-- performance -->" and
+// "<!-- /performance -->".
 //
 // Usage, from the repository root:
 //
-//	go run ./bench/cmd/benchmd [-results bench/results] [-template bench/BENCHMARKS.md.tmpl] [-o BENCHMARKS.md]
+//	go run ./bench/cmd/benchmd [-results bench/results] [-template bench/BENCHMARKS.md.tmpl] [-o BENCHMARKS.md] [-readme README.md]
 //
 // Functions the template can call (FILE is a name in -results):
 //
@@ -52,6 +54,7 @@ func main() {
 	results := flag.String("results", "bench/results", "directory of raw results")
 	tmpl := flag.String("template", "bench/BENCHMARKS.md.tmpl", "template")
 	out := flag.String("o", "BENCHMARKS.md", "output file")
+	readme := flag.String("readme", "README.md", `file whose "<!-- performance -->" block receives the headline table ("": none)`)
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("benchmd: ")
@@ -66,6 +69,58 @@ func main() {
 	if err := os.WriteFile(*out, md, 0o644); err != nil {
 		log.Fatal(err)
 	}
+	if *readme != "" {
+		b, err := os.ReadFile(*readme)
+		if err != nil {
+			log.Fatal(err)
+		}
+		b, err = SpliceHeadline(b, md, filepath.Base(*out))
+		if err != nil {
+			log.Fatalf("%s: %v", *readme, err)
+		}
+		if err := os.WriteFile(*readme, b, 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+// The README block SpliceHeadline replaces.
+const (
+	perfStart = "<!-- performance -->"
+	perfEnd   = "<!-- /performance -->"
+)
+
+// SpliceHeadline puts the headline table of the rendered md (the table
+// under "## Headline") into readme, between perfStart and perfEnd (or in
+// place of a lone perfStart), with a link to the full file, name.
+func SpliceHeadline(readme, md []byte, name string) ([]byte, error) {
+	var table []string
+	in := false
+	for _, line := range strings.Split(string(md), "\n") {
+		switch {
+		case line == "## Headline":
+			in = true
+		case in && strings.HasPrefix(line, "|"):
+			table = append(table, line)
+		case in && len(table) > 0:
+			in = false
+		}
+	}
+	if len(table) < 3 {
+		return nil, fmt.Errorf("the rendered file has no headline table")
+	}
+	r := string(readme)
+	i := strings.Index(r, perfStart)
+	if i < 0 {
+		return nil, fmt.Errorf("no %q marker", perfStart)
+	}
+	j := i + len(perfStart)
+	if k := strings.Index(r[j:], perfEnd); k >= 0 {
+		j += k + len(perfEnd)
+	}
+	block := perfStart + "\n## Performance\n\nMeasured by `make bench`; the method, every run and what each verdict rests on: [" +
+		name + "](" + name + ").\n\n" + strings.Join(table, "\n") + "\n" + perfEnd
+	return []byte(r[:i] + block + r[j:]), nil
 }
 
 // Data is the template's dot.

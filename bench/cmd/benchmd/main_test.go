@@ -73,3 +73,32 @@ func TestTemplate(t *testing.T) {
 		t.Errorf("%d sections say not measured, want every one (>= 6):\n%s", n, out)
 	}
 }
+
+func TestSpliceHeadline(t *testing.T) {
+	md := []byte("# B\n\n## Headline\n\n| | a | b |\n|---|---|---|\n| 1 | x | y |\n\nafter\n| not | this |\n")
+	want := "top\n<!-- performance -->\n## Performance\n\nMeasured by `make bench`; the method, every run and what each verdict rests on: [B.md](B.md).\n\n" +
+		"| | a | b |\n|---|---|---|\n| 1 | x | y |\n<!-- /performance -->\nend\n"
+	for _, readme := range []string{
+		"top\n<!-- performance -->\nend\n",
+		"top\n<!-- performance -->\nold table\n<!-- /performance -->\nend\n",
+	} {
+		got, err := SpliceHeadline([]byte(readme), md, "B.md")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != want {
+			t.Errorf("README %q:\ngot  %q\nwant %q", readme, got, want)
+		}
+		// Idempotent.
+		again, err := SpliceHeadline(got, md, "B.md")
+		if err != nil || string(again) != want {
+			t.Errorf("second splice: %q, %v", again, err)
+		}
+	}
+	if _, err := SpliceHeadline([]byte("no marker"), md, "B.md"); err == nil {
+		t.Error("a README without the marker was accepted")
+	}
+	if _, err := SpliceHeadline([]byte("<!-- performance -->"), []byte("no table"), "B.md"); err == nil {
+		t.Error("a rendering without a headline table was accepted")
+	}
+}
