@@ -85,7 +85,7 @@ type Buffer struct {
 // kernels: through the "anon_inode:dmabuf" link in /proc).
 func New(fd int) (*Buffer, error) {
 	if fd < 0 {
-		return nil, fmt.Errorf("dmabuf: invalid file descriptor %d", fd)
+		return nil, fmt.Errorf("dmabuf: invalid file descriptor %d: %w", fd, syscall.EBADF)
 	}
 	if err := checkDMABuf(fd); err != nil {
 		return nil, err

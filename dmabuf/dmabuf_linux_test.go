@@ -298,7 +298,7 @@ func TestNewRejects(t *testing.T) {
 		{"memfd", mfd, ErrNotDMABuf, "is /memfd:not-a-dmabuf"},
 		{"dev null", null, ErrNotDMABuf, "is /dev/null"},
 		{"closed", closed, syscall.EBADF, "fstatfs"},
-		{"negative", -1, nil, "invalid file descriptor -1"},
+		{"negative", -1, syscall.EBADF, "invalid file descriptor -1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

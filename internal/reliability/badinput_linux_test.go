@@ -245,7 +245,7 @@ func badCases() []badCase {
 			return err
 		}, nil, "not a memfd", false},
 		// dmabuf.
-		{"dmabuf.New", "negative fd", "", cl(func(e *badEnv) error { b, err := dmabuf.New(-1); b.Close(); return err }), nil, "invalid file descriptor", false},
+		{"dmabuf.New", "negative fd", "", cl(func(e *badEnv) error { b, err := dmabuf.New(-1); b.Close(); return err }), []error{unix.EBADF}, "invalid file descriptor", false},
 		{"dmabuf.New", "closed fd", "", func(t *testing.T, e *badEnv) error {
 			fd, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 			if err != nil {
