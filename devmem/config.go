@@ -41,6 +41,7 @@ type ListenConfig struct {
 	// empty, Listen chooses the highest-numbered RX queue that no other
 	// memory provider or AF_XDP socket uses. The flows must reach those
 	// queues: with Setup and SetupFlows, or by your own flow steering.
+	// A queue listed twice counts once.
 	Queues []uint32
 
 	// Buffer is a dma-buf the caller owns, for example one exported by a

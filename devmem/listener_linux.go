@@ -210,7 +210,9 @@ func (l *listener) bindRX(ctx context.Context, sh *rxShared, buf *buffer, addr *
 	if err != nil {
 		return err
 	}
-	queues := sh.cfg.Queues
+	// A queue listed twice is bound once (as netdev's BindRX does), and
+	// set up once.
+	queues := slices.Compact(slices.Sorted(slices.Values(sh.cfg.Queues)))
 	if len(queues) == 0 {
 		q, err := chooseQueue(nl, ifi)
 		if err != nil {
