@@ -72,14 +72,14 @@ func (c *conn) readFragsLocked(ctx context.Context, dst []Frag, linear []byte, w
 // queued releases go back now.
 func (c *conn) broken(err error) error {
 	c.rerr = err
-	c.flushQueued()
+	c.streamEnded()
 	return err
 }
 
-// flushQueued returns the released frags the ledger queues (devmem mode's
+// streamEnded returns the released frags the ledger queues (devmem mode's
 // batches) at the end of the stream, after which releases go back at once;
 // errors stay in the ledger's stats and leak report.
-func (c *conn) flushQueued() {
+func (c *conn) streamEnded() {
 	if c.idle != nil {
 		c.idle.end()
 	}
@@ -185,11 +185,11 @@ func (c *conn) recvDevmem(ctx context.Context, dst []Frag, linear []byte, allowF
 			continue
 		}
 		if c.rerrno != 0 {
-			c.flushQueued()
+			c.streamEnded()
 			return dst, 0, os.NewSyscallError("recvmsg", c.rerrno)
 		}
 		if c.rn == 0 {
-			c.flushQueued()
+			c.streamEnded()
 			return dst, 0, io.EOF
 		}
 		return c.acceptFrags(dst, linear, c.rn, int(c.rmsg.Controllen), int(c.rmsg.Flags))
