@@ -32,16 +32,17 @@
 //     tool as shipped: per frag a line to stderr, two DMA_BUF_IOCTL_SYNC
 //     around a memcpy, the validation, one SO_DEVMEM_DONTNEED.
 //   - go: the Go ncdevmem with the same flags (its defaults: no per-frag
-//     log, tokens released once per read).
+//     log, the library's release policy: 1024 frags per SO_DEVMEM_DONTNEED,
+//     and what is queued when the reader has waited 1 ms for data).
 //   - go-verbose: the same with -verbose, which logs every frag to stderr
 //     as the kernel's tool does (like-for-like output).
-//   - go-batch: the same with -batch 1024 (one SO_DEVMEM_DONTNEED per 1024
-//     frags, the kernel's limit per call).
+//   - go-once: the same with -batch 1 (one SO_DEVMEM_DONTNEED per read, the
+//     library's default before the batched one).
 //   - lib: a minimal receiver on the devmem package (this test binary run
 //     again as a child): ReadFrags, BeginRead, validate, EndRead, Release;
 //     it reports the Go heap bytes it allocates per GiB after warm-up
 //     (runtime/metrics /gc/heap/allocs:bytes), B/GiB.
-//   - lib-batch (not run by default): lib with a 1024-frag release batch.
+//   - lib-once (not run by default): lib releasing at once (-batch 1).
 //
 // Each is a child process with stdout and stderr on /dev/null (-e2e.log:
 // stderr on the console), so that all pay for their output alike; the

@@ -28,7 +28,7 @@ var (
 	sizeMiB   = flag.Int("e2e.size", 128, "MiB each timed run receives")
 	countMiB  = flag.Int("e2e.countsize", 64, "MiB each traced (syscall-counting) run receives")
 	rounds    = flag.Int("e2e.rounds", 3, "timed rounds; each runs every receiver once, in rotated order")
-	receivers = flag.String("e2e.receivers", "c,go,go-verbose,go-batch,lib", "receivers to run, comma-separated")
+	receivers = flag.String("e2e.receivers", "c,go,go-verbose,go-once,lib", "receivers to run, comma-separated")
 	logStderr = flag.Bool("e2e.log", false, "receivers' stderr to the console (it costs them more than /dev/null)")
 	pin       = flag.Bool("e2e.pin", true, "with 2 or more CPUs: receivers on CPU 0, the harness (sender) on CPU 1")
 )
@@ -55,9 +55,9 @@ var allReceivers = []receiver{
 	{name: "c", bin: "ncdevmem-c"},
 	{name: "go", bin: "ncdevmem-go"},
 	{name: "go-verbose", bin: "ncdevmem-go", args: []string{"-verbose"}},
-	{name: "go-batch", bin: "ncdevmem-go", args: []string{"-batch", "1024"}},
+	{name: "go-once", bin: "ncdevmem-go", args: []string{"-batch", "1"}},
 	{name: "lib", lib: true},
-	{name: "lib-batch", lib: true, args: []string{"-batch", "1024"}},
+	{name: "lib-once", lib: true, args: []string{"-batch", "1"}},
 }
 
 // setup is the machine every run uses.
@@ -506,6 +506,7 @@ func printConfig(pinned bool) {
 		fmt.Printf("kernel: %s\n", strings.TrimSpace(string(b)))
 	}
 	fmt.Printf("guest-cpus: %d\n", runtime.NumCPU())
+	fmt.Printf("count-mib: %d\n", *countMiB)
 	if pinned {
 		fmt.Printf("pinning: receivers on CPU %d, harness and sender on CPU %d\n", receiverCPU, senderCPU)
 	}

@@ -80,7 +80,7 @@ DEVMEM_BENCH_E2E=1 VMTEST_KERNEL=devmem-7.2 VMTEST_MEM=${E2E_MEM:-2048} VMTEST_C
 rc=${PIPESTATUS[0]}
 set -e
 host="host-cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1) ($(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg))"
-cfg='^(goos|goarch|pkg|cpu|kernel|guest-cpus|pinning):'
+cfg='^(goos|goarch|pkg|cpu|kernel|guest-cpus|count-mib|pinning):'
 { grep -E "$cfg" "$out.log"; echo "$host"; echo "clock: $mode"; grep -E '^BenchmarkE2E(Startup|Ratio)?/' "$out.log"; } >"$out.txt" || true
 { grep -E "$cfg" "$out.log"; echo "$host"; echo "clock: $mode"; grep -E '^BenchmarkSyscalls/' "$out.log"; } >"$out-syscalls.txt" || true
 if [ "$rc" -ne 0 ]; then

@@ -22,7 +22,8 @@
 //	cfg FILE KEY               a configuration line ("cpu", "goos") of FILE
 //	parsecmp UNIT              the Go/C table of cmsg.Parse (parse-*.txt)
 //	num X                      X with 4 significant digits
-//	mul X Y, div X Y           arithmetic on float64
+//	mul X Y, div X Y, sub X Y  arithmetic on float64
+//	atof S DEFAULT             S as a float64 (a cfg value), DEFAULT if it is none
 //	x A B                      A.Median/B.Median as a float64 (NaN when
 //	                           either is missing)
 //	times X                    X as "1.23×", "262×" from 100 on ("—" for
@@ -42,6 +43,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -203,6 +205,13 @@ func Render(text, dir string) ([]byte, error) {
 		},
 		"check": check,
 		"mul":   func(x, y float64) float64 { return x * y },
+		"sub":   func(x, y float64) float64 { return x - y },
+		"atof": func(s string, def float64) float64 {
+			if v, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil {
+				return v
+			}
+			return def
+		},
 		"div": func(x, y float64) float64 {
 			if y == 0 {
 				return math.NaN()
