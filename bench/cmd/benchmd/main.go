@@ -96,20 +96,32 @@ const (
 // under "## Headline") into readme, between perfStart and perfEnd (or in
 // place of a lone perfStart), with a link to the full file, name.
 func SpliceHeadline(readme, md []byte, name string) ([]byte, error) {
-	var table []string
-	in := false
-	for _, line := range strings.Split(string(md), "\n") {
-		switch {
-		case line == "## Headline":
-			in = true
-		case in && strings.HasPrefix(line, "|"):
-			table = append(table, line)
-		case in && len(table) > 0:
-			in = false
+	var table, notes []string
+	lines := strings.Split(string(md), "\n")
+	for i, line := range lines {
+		if line != "## Headline" {
+			continue
 		}
+		j := i + 1
+		for j < len(lines) && !strings.HasPrefix(lines[j], "|") {
+			j++
+		}
+		for ; j < len(lines) && strings.HasPrefix(lines[j], "|"); j++ {
+			table = append(table, lines[j])
+		}
+		// Footnotes of the table ("¹ ..."), a paragraph after a blank line.
+		if j+1 < len(lines) && lines[j] == "" && strings.ContainsAny(lines[j+1][:min(len(lines[j+1]), 3)], "¹²³") {
+			for j++; j < len(lines) && lines[j] != ""; j++ {
+				notes = append(notes, lines[j])
+			}
+		}
+		break
 	}
 	if len(table) < 3 {
 		return nil, fmt.Errorf("the rendered file has no headline table")
+	}
+	if len(notes) > 0 {
+		table = append(append(table, ""), notes...)
 	}
 	r := string(readme)
 	i := strings.Index(r, perfStart)

@@ -75,9 +75,9 @@ func TestTemplate(t *testing.T) {
 }
 
 func TestSpliceHeadline(t *testing.T) {
-	md := []byte("# B\n\n## Headline\n\n| | a | b |\n|---|---|---|\n| 1 | x | y |\n\nafter\n| not | this |\n")
+	md := []byte("# B\n\n## Headline\n\n| | a | b |\n|---|---|---|\n| 1 | x | y¹ |\n\n¹ A note\non two lines.\n\nafter\n| not | this |\n")
 	want := "top\n<!-- performance -->\n## Performance\n\nMeasured by `make bench`; the method, every run and what each verdict rests on: [B.md](B.md).\n\n" +
-		"| | a | b |\n|---|---|---|\n| 1 | x | y |\n<!-- /performance -->\nend\n"
+		"| | a | b |\n|---|---|---|\n| 1 | x | y¹ |\n\n¹ A note\non two lines.\n<!-- /performance -->\nend\n"
 	for _, readme := range []string{
 		"top\n<!-- performance -->\nend\n",
 		"top\n<!-- performance -->\nold table\n<!-- /performance -->\nend\n",
