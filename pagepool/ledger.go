@@ -418,7 +418,9 @@ func (l *Ledger) Record(frags []cmsg.Frag) error {
 	l.st.PeakFrags = max(l.st.PeakFrags, l.outF)
 	l.st.PeakBytes = max(l.st.PeakBytes, l.outB)
 	l.mu.Unlock()
-	if l.lim != nil && nf != gf {
+	if l.lim != nil && (nf != gf || nb != gb) {
+		// gb may exceed nb: the unsigned difference wraps, and adding it
+		// subtracts.
 		l.lim.add(nf-gf, nb-gb)
 	}
 	if bad > 0 {

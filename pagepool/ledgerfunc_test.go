@@ -188,7 +188,8 @@ func TestLedgerFunc(t *testing.T) {
 // that freed it returns, as with the kernel.
 func TestLedgerFuncReissueDuringFlush(t *testing.T) {
 	is := &issuer{}
-	l, err := pagepool.NewLedgerFunc(is.release, nil)
+	lim := pagepool.NewLimiter(0, 0)
+	l, err := pagepool.NewLedgerFunc(is.release, &pagepool.LedgerOptions{Limiter: lim})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,12 +216,20 @@ func TestLedgerFuncReissueDuringFlush(t *testing.T) {
 	if st := l.Stats(); st.OutstandingFrags != 2 || st.OutstandingBytes != 300 || st.Freed != 1 {
 		t.Fatalf("stats after the reissue: %d frags, %d bytes outstanding, %d freed; want 2, 300, 1", st.OutstandingFrags, st.OutstandingBytes, st.Freed)
 	}
+	// The shared bound counts what the ledger counts (the reissued frag
+	// replaced one of another size, one for one).
+	if f, b := lim.Outstanding(); f != 2 || b != 300 {
+		t.Fatalf("Limiter after the reissue: %d frags, %d bytes; want 2, 300", f, b)
+	}
 	if err := l.Release(again); err != nil {
 		t.Fatalf("Release of the reissued frag: %v", err)
 	}
 	rep, err := l.Close()
 	if err != nil || len(rep.Frags) != 1 || rep.Frags[0].Frag != fs[1] {
 		t.Fatalf("Close: %v, %v; want fs[1] leaked", rep, err)
+	}
+	if f, b := lim.Outstanding(); f != 0 || b != 0 {
+		t.Fatalf("Limiter after Close: %d frags, %d bytes; want 0, 0", f, b)
 	}
 }
 
