@@ -133,7 +133,8 @@ func (c *Conn) Alloc(ctx context.Context, size int) (pagepool.Region, error) {
 // write window on the dma-buf, which Send ends.
 func (c *Conn) RegionBytes(r pagepool.Region) []byte { return c.c.regionBytes(r) }
 
-// FreeRegion gives back a region from Alloc that will not be sent.
+// FreeRegion gives back a region from Alloc that will not be sent. A region
+// a Send holds is refused with ErrRegionBusy: the Send frees it.
 func (c *Conn) FreeRegion(r pagepool.Region) error { return c.c.freeRegion(r) }
 
 // Send sends the first n bytes of region r, taking ownership of r: the
@@ -148,13 +149,15 @@ func (c *Conn) FreeRegion(r pagepool.Region) error { return c.c.freeRegion(r) }
 // r must come from this Conn's Alloc and be neither freed (FreeRegion, or
 // the completion of an earlier Send) nor forged: Send rejects such a region
 // with an error matching pagepool.ErrDoubleFree or pagepool.ErrForeignRegion
-// and sends nothing.
+// and sends nothing. A region an earlier Send still holds (in flight) is
+// refused with ErrRegionBusy.
 func (c *Conn) Send(ctx context.Context, r pagepool.Region, n int) (int, error) {
 	return c.c.send(ctx, []pagepool.Region{r}, n)
 }
 
 // SendScatter sends the first n bytes of the regions rs, in order, as one
-// stream, taking ownership of all of them like Send.
+// stream, taking ownership of all of them like Send. A region listed twice
+// is refused with ErrRegionBusy.
 func (c *Conn) SendScatter(ctx context.Context, rs []pagepool.Region, n int) (int, error) {
 	return c.c.send(ctx, rs, n)
 }

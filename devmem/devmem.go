@@ -34,6 +34,12 @@ var (
 	// released; the stream has a gap, and the connection returns this
 	// error from then on.
 	ErrBadFrag = errors.New("devmem: invalid frag")
+	// ErrRegionBusy is returned by Send, SendScatter and FreeRegion for a
+	// region a Send still holds (its bytes are in flight, or it is listed
+	// twice in one call): the Send frees it once the NIC is done with it,
+	// so it can be neither sent again nor freed until then. Alloc a new
+	// region, or wait for Flush.
+	ErrRegionBusy = errors.New("devmem: region is being sent")
 	// ErrNoMapping is returned by Read, WriteTo, Send in copy mode and
 	// FragBytes-based helpers when the dma-buf cannot be mapped into the
 	// process (many GPU exporters refuse mmap): use ReadFrags and hand the

@@ -1101,3 +1101,55 @@ func TestUnknownInterface(t *testing.T) {
 		}
 	}
 }
+
+// TestRegionBusy: a region a Send holds (blocked on a peer that does not
+// read) can be neither sent again nor freed, nor listed twice in one call;
+// the refusal changes nothing.
+func TestRegionBusy(t *testing.T) {
+	forEachMode(t, func(t *testing.T, e *env) {
+		l := e.listen(t, nil)
+		c := e.dialDevmem(t, l.Addr(), &devmem.DialConfig{BufferSize: 16 << 20})
+		sc, err := l.AcceptDevmem()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sc.Close() // never read: the Send below fills the socket buffers and waits
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		big, err := c.Alloc(ctx, 12<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent := make(chan error, 1)
+		go func() {
+			_, err := c.Send(ctx, big, int(big.Len))
+			sent <- err
+		}()
+		waitBlocked(t, "(*conn).send")
+		if err := c.FreeRegion(big); !errors.Is(err, devmem.ErrRegionBusy) {
+			t.Errorf("FreeRegion of a region being sent: %v, want ErrRegionBusy", err)
+		}
+		if _, err := c.Send(ctx, big, 10); !errors.Is(err, devmem.ErrRegionBusy) {
+			t.Errorf("Send of a region being sent: %v, want ErrRegionBusy", err)
+		}
+		small, err := c.Alloc(ctx, 4096)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.SendScatter(ctx, []pagepool.Region{small, small}, 100); !errors.Is(err, devmem.ErrRegionBusy) {
+			t.Errorf("SendScatter listing a region twice: %v, want ErrRegionBusy", err)
+		}
+		// Refused: small is still the caller's.
+		if err := c.FreeRegion(small); err != nil {
+			t.Errorf("FreeRegion after the refused SendScatter: %v", err)
+		}
+		cancel()
+		if err := <-sent; !errors.Is(err, context.Canceled) {
+			t.Errorf("the blocked Send after cancel: %v, want context.Canceled", err)
+		}
+		// The Send frees big once the NIC is done (at once in copy mode).
+		if err := c.FreeRegion(big); !errors.Is(err, pagepool.ErrDoubleFree) && !errors.Is(err, devmem.ErrRegionBusy) {
+			t.Errorf("FreeRegion of a sent region: %v, want ErrDoubleFree (or ErrRegionBusy while in flight)", err)
+		}
+	})
+}

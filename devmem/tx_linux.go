@@ -72,6 +72,8 @@ type txState struct {
 	nregs  uint64              // regions pending
 	qerr   error               // an error-queue message that is not a completion
 	closed bool
+	busy   []uint64 // by page: the first pages of the regions Sends hold
+	pg     uint64   // the allocator's page size
 
 	sends, sentB, calls, compl, completed, copied atomic.Uint64
 	cpuWrite                                      atomic.Bool // RegionBytes opened a CPU write window
@@ -185,6 +187,8 @@ func (c *conn) setupTX(cfg *DialConfig) error {
 		return err
 	}
 	t.buf, t.alloc = buf, a
+	t.pg = a.PageSize()
+	t.busy = make([]uint64, (buf.size/t.pg+63)/64)
 	t.siov = make([]rawIovec, 0, 16)
 	t.sctl = make([]byte, 0, cmsg.TXSpace)
 	t.ectl = make([]byte, 128)
@@ -245,7 +249,36 @@ func (t *txState) cleanup() {
 	_ = t.buf.close()
 	t.mu.Lock()
 	t.pend, t.npend, t.nregs = nil, 0, 0
+	clear(t.busy)
 	t.mu.Unlock()
+}
+
+// hold marks rs as held by a Send until unhold, or fails with
+// ErrRegionBusy (marking nothing) if one of them is held already; t.mu
+// held. Allocator regions are page-aligned and disjoint, so the first page
+// names a region.
+func (t *txState) hold(rs []pagepool.Region) error {
+	for i, r := range rs {
+		w, b := r.Offset/t.pg/64, r.Offset/t.pg%64
+		if t.busy[w]&(1<<b) != 0 {
+			t.unhold(rs[:i])
+			return fmt.Errorf("%w: region %v", ErrRegionBusy, r)
+		}
+		t.busy[w] |= 1 << b
+	}
+	return nil
+}
+
+// unhold ends what hold started; t.mu held.
+func (t *txState) unhold(rs []pagepool.Region) {
+	for _, r := range rs {
+		t.busy[r.Offset/t.pg/64] &^= 1 << (r.Offset / t.pg % 64)
+	}
+}
+
+// held reports whether a Send holds r; t.mu held.
+func (t *txState) held(r pagepool.Region) bool {
+	return t.busy[r.Offset/t.pg/64]&(1<<(r.Offset/t.pg%64)) != 0
 }
 
 func (c *conn) txOrErr(op string) (*txState, error) {
@@ -307,6 +340,11 @@ func (c *conn) freeRegion(r pagepool.Region) error {
 	if err != nil {
 		return err
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if r.Len != 0 && r.Offset < t.buf.size && t.held(r) {
+		return c.opErr(opSend, fmt.Errorf("devmem: FreeRegion: %w: region %v (the Send frees it)", ErrRegionBusy, r))
+	}
 	return c.opErr(opSend, t.alloc.Free(r))
 }
 
@@ -335,6 +373,12 @@ func (c *conn) send(ctx context.Context, rs []pagepool.Region, n int) (int, erro
 		return 0, c.opErr(opSend, net.ErrClosed)
 	}
 	defer c.exit()
+	t.mu.Lock()
+	err = t.hold(rs)
+	t.mu.Unlock()
+	if err != nil {
+		return 0, c.opErr(opSend, fmt.Errorf("devmem: Send: %w", err))
+	}
 	t.smu.Lock()
 	defer t.smu.Unlock()
 	var sent int
@@ -374,9 +418,12 @@ func (t *txState) sendCopy(ctx context.Context, rs []pagepool.Region, n int) (in
 			break
 		}
 	}
+	t.mu.Lock()
 	for _, r := range rs {
 		_ = t.alloc.Free(r)
 	}
+	t.unhold(rs)
+	t.mu.Unlock()
 	t.compl.Add(1)
 	t.completed.Add(1)
 	return sent, err
@@ -506,6 +553,7 @@ func (t *txState) settle(p *txPend) {
 	for _, r := range p.rs {
 		_ = t.alloc.Free(r)
 	}
+	t.unhold(p.rs)
 	t.nregs -= uint64(len(p.rs))
 	p.freed = true
 }
