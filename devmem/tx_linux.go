@@ -259,12 +259,12 @@ func (t *txState) cleanup() {
 // names a region.
 func (t *txState) hold(rs []pagepool.Region) error {
 	for i, r := range rs {
-		w, b := r.Offset/t.pg/64, r.Offset/t.pg%64
-		if t.busy[w]&(1<<b) != 0 {
+		if t.held(r) {
 			t.unhold(rs[:i])
 			return fmt.Errorf("%w: region %v", ErrRegionBusy, r)
 		}
-		t.busy[w] |= 1 << b
+		w, b := t.bit(r)
+		t.busy[w] |= b
 	}
 	return nil
 }
@@ -272,13 +272,21 @@ func (t *txState) hold(rs []pagepool.Region) error {
 // unhold ends what hold started; t.mu held.
 func (t *txState) unhold(rs []pagepool.Region) {
 	for _, r := range rs {
-		t.busy[r.Offset/t.pg/64] &^= 1 << (r.Offset / t.pg % 64)
+		w, b := t.bit(r)
+		t.busy[w] &^= b
 	}
 }
 
 // held reports whether a Send holds r; t.mu held.
 func (t *txState) held(r pagepool.Region) bool {
-	return t.busy[r.Offset/t.pg/64]&(1<<(r.Offset/t.pg%64)) != 0
+	w, b := t.bit(r)
+	return t.busy[w]&b != 0
+}
+
+// bit is where busy marks r: its first page's word and bit.
+func (t *txState) bit(r pagepool.Region) (int, uint64) {
+	p := r.Offset / t.pg
+	return int(p / 64), 1 << (p % 64)
 }
 
 func (c *conn) txOrErr(op string) (*txState, error) {

@@ -946,8 +946,9 @@ func (l *Ledger) room() bool {
 // (Limiter) are below their bounds: call it before reading more. While it
 // waits, queued releases are flushed at once, those of the other ledgers
 // sharing the Limiter too. With FailFast it flushes them likewise, then
-// returns ErrBackpressure instead of waiting if that made no room. It returns ctx's error if ctx ends first, and ErrClosed if the
-// ledger is closed.
+// returns ErrBackpressure instead of waiting if that made no room. It
+// returns ctx's error if ctx ends first, and ErrClosed if the ledger is
+// closed.
 //
 // A reader that also releases (on the same goroutine) must not wait on a
 // bound that only its own releases can lift: use FailFast, or release before
