@@ -136,6 +136,12 @@ func trace(pid int) (*Counts, error) {
 		case sig == unix.SIGTRAP|0x80: // a system-call stop (TRACESYSGOOD)
 			if !t.inSyscall {
 				nr, err := syscallNr(wpid)
+				if err == unix.ESRCH {
+					// Killed while stopped (another thread's exit_group
+					// SIGKILLs every task): it makes no further call, and
+					// wait reports its end.
+					continue
+				}
 				if err != nil {
 					return nil, fmt.Errorf("syscount: reading the registers of task %d: %w", wpid, err)
 				}
