@@ -82,7 +82,9 @@ func FuzzAcceptFrags(f *testing.F) {
 		if len(in) > 0 {
 			oob = append(oob, in[1:]...)
 		}
-		led, err := pagepool.NewLedger(nopRawConn{}, nil)
+		// A small table (tokens here are u16: it grows when needed); the
+		// default 4096 entries cost more than the checks.
+		led, err := pagepool.NewLedger(nopRawConn{}, &pagepool.LedgerOptions{InitialTokens: 64})
 		if err != nil {
 			t.Fatal(err)
 		}
