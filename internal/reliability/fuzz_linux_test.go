@@ -211,8 +211,11 @@ func FuzzConnRelease(f *testing.F) {
 		}
 	})
 	f.Fuzz(func(t *testing.T, nfrags uint8, ops []byte) {
+		if l == nil {
+			l = releaseListener(t)
+		}
 		if c == nil {
-			l, client, c = releaseConn(t, l)
+			client, c = releaseConn(t, l)
 		}
 		t.Cleanup(func() {
 			if t.Failed() { // the next input starts on a fresh connection
@@ -227,16 +230,19 @@ func FuzzConnRelease(f *testing.F) {
 	})
 }
 
-// releaseConn listens (unless l is given), connects and accepts.
-func releaseConn(t *testing.T, l *devmem.Listener) (*devmem.Listener, net.Conn, *devmem.Conn) {
+// releaseListener listens for releaseConn.
+func releaseListener(t *testing.T) *devmem.Listener {
 	t.Helper()
-	if l == nil {
-		var err error
-		l, err = (&devmem.ListenConfig{BufferSize: 1 << 20}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+	l, err := (&devmem.ListenConfig{BufferSize: 1 << 20}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
+	return l
+}
+
+// releaseConn connects to l and accepts.
+func releaseConn(t *testing.T, l *devmem.Listener) (net.Conn, *devmem.Conn) {
+	t.Helper()
 	client, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +252,7 @@ func releaseConn(t *testing.T, l *devmem.Listener) (*devmem.Listener, net.Conn, 
 		client.Close()
 		t.Fatal(err)
 	}
-	return l, client, c
+	return client, c
 }
 
 // TestConnReleaseLeaks runs the release model on fresh connections with
@@ -258,7 +264,7 @@ func TestConnReleaseLeaks(t *testing.T) {
 		rounds = 50
 	}
 	r := rand.New(rand.NewPCG(1, 2))
-	l, _, _ := releaseConn(t, nil)
+	l := releaseListener(t)
 	defer l.Close()
 	for round := range rounds {
 		n := 1 + r.IntN(24)
@@ -267,7 +273,7 @@ func TestConnReleaseLeaks(t *testing.T) {
 			ops[i] = byte(r.Uint32())
 		}
 		t.Run(fmt.Sprint(round), func(t *testing.T) {
-			_, client, c := releaseConn(t, l)
+			client, c := releaseConn(t, l)
 			defer client.Close()
 			m := newReleaseModel(c, readReleaseFrags(t, client, c, n))
 			m.run(t, ops)
