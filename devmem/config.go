@@ -57,7 +57,8 @@ type ListenConfig struct {
 	// nil (default DefaultBufferSize), rounded up to whole pages; more
 	// than udmabuf's size_limit_mb makes Listen fall back (Reason says
 	// how to raise the limit). It is also the size of the memfd the copy
-	// fallback uses when no dma-buf can be had or mapped.
+	// fallback uses when no dma-buf can be had or mapped. A negative
+	// BufferSize fails Listen with an error matching os.ErrInvalid.
 	BufferSize int64
 
 	// Setup makes Listen prepare the device for devmem RX (netdev.Apply:
@@ -136,6 +137,8 @@ type DialConfig struct {
 	// bytes (default DefaultBufferSize), owned by the Conn.
 	Buffer syscall.Conn
 	// BufferSize is the size of the buffer Dial creates when Buffer is nil.
+	// A negative BufferSize fails Dial with an error matching
+	// os.ErrInvalid.
 	BufferSize int64
 
 	// Fallback says what to do when devmem TX cannot be set up.

@@ -150,7 +150,8 @@ func (c *Conn) FreeRegion(r pagepool.Region) error { return c.c.freeRegion(r) }
 // the completion of an earlier Send) nor forged: Send rejects such a region
 // with an error matching pagepool.ErrDoubleFree or pagepool.ErrForeignRegion
 // and sends nothing. A region an earlier Send still holds (in flight) is
-// refused with ErrRegionBusy.
+// refused with ErrRegionBusy. An n that is not positive or exceeds the
+// region's length gives an error matching os.ErrInvalid.
 func (c *Conn) Send(ctx context.Context, r pagepool.Region, n int) (int, error) {
 	return c.c.send(ctx, []pagepool.Region{r}, n)
 }

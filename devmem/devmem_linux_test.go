@@ -699,19 +699,25 @@ func TestListenFallbackNone(t *testing.T) {
 
 func TestListenErrors(t *testing.T) {
 	checkLeaks(t)
-	for _, tt := range []struct{ network, address string }{
-		{"udp", "127.0.0.1:0"},
-		{"tcp", "127.0.0.1"},
-		{"tcp6", "127.0.0.1:0"},
-		{"tcp4", "[::1]:0"},
+	for _, tt := range []struct {
+		network, address string
+		invalid          bool // devmem's own check: os.ErrInvalid
+	}{
+		{"udp", "127.0.0.1:0", false},
+		{"tcp", "127.0.0.1", false},
+		{"tcp6", "127.0.0.1:0", true},
+		{"tcp4", "[::1]:0", true},
 	} {
-		if l, err := devmem.Listen(tt.network, tt.address, nil); err == nil {
+		l, err := devmem.Listen(tt.network, tt.address, nil)
+		if err == nil {
 			l.Close()
 			t.Errorf("Listen(%q, %q) succeeded", tt.network, tt.address)
+		} else if tt.invalid && !errors.Is(err, os.ErrInvalid) {
+			t.Errorf("Listen(%q, %q): %v, want os.ErrInvalid", tt.network, tt.address, err)
 		}
 	}
-	if _, err := devmem.Listen("tcp", ":0", &devmem.ListenConfig{BufferSize: -1}); err == nil {
-		t.Errorf("Listen with a negative BufferSize succeeded")
+	if _, err := devmem.Listen("tcp", ":0", &devmem.ListenConfig{BufferSize: -1}); !errors.Is(err, os.ErrInvalid) {
+		t.Errorf("Listen with a negative BufferSize: %v, want os.ErrInvalid", err)
 	}
 }
 

@@ -125,7 +125,10 @@
 // any goroutine. Reads, sends and waits park in Go's network poller
 // (github.com/mdlayher/socket) rather than block threads, and honour
 // deadlines and contexts. Errors are *net.OpError values; a closed
-// connection reports net.ErrClosed, a deadline os.ErrDeadlineExceeded.
+// connection reports net.ErrClosed, a deadline os.ErrDeadlineExceeded, and
+// a bad argument (a negative BufferSize, a Send of more bytes than its
+// regions hold) os.ErrInvalid or the sentinel of package pagepool that
+// names it.
 //
 // # Other systems
 //

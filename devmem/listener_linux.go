@@ -71,7 +71,7 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*l
 		lc = &ListenConfig{}
 	}
 	if lc.BufferSize < 0 {
-		return nil, opError(opListen, nil, nil, fmt.Errorf("devmem: negative BufferSize %d", lc.BufferSize))
+		return nil, opError(opListen, nil, nil, fmt.Errorf("devmem: negative BufferSize %d: %w", lc.BufferSize, os.ErrInvalid))
 	}
 	la, err := resolveAddr(ctx, network, address, true)
 	if err != nil {
@@ -489,7 +489,7 @@ func resolveAddr(ctx context.Context, network, address string, listen bool) (add
 		}
 		return addr{family: unix.AF_INET6, ap: netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(port)), v6only: network == "tcp6"}, nil
 	case host == "":
-		return addr{}, fmt.Errorf("devmem: no host in address %q", address)
+		return addr{}, fmt.Errorf("devmem: no host in address %q: %w", address, os.ErrInvalid)
 	default:
 		if ip, err = netip.ParseAddr(host); err != nil {
 			want := map[string]string{"tcp": "ip", "tcp4": "ip4", "tcp6": "ip6"}[network]
@@ -506,12 +506,12 @@ func resolveAddr(ctx context.Context, network, address string, listen bool) (add
 	ip = ip.Unmap()
 	if ip.Is4() {
 		if network == "tcp6" {
-			return addr{}, fmt.Errorf("devmem: IPv4 address %v on network tcp6", ip)
+			return addr{}, fmt.Errorf("devmem: IPv4 address %v on network tcp6: %w", ip, os.ErrInvalid)
 		}
 		return addr{family: unix.AF_INET, ap: netip.AddrPortFrom(ip, uint16(port))}, nil
 	}
 	if network == "tcp4" {
-		return addr{}, fmt.Errorf("devmem: IPv6 address %v on network tcp4", ip)
+		return addr{}, fmt.Errorf("devmem: IPv6 address %v on network tcp4: %w", ip, os.ErrInvalid)
 	}
 	return addr{family: unix.AF_INET6, ap: netip.AddrPortFrom(ip, uint16(port)), v6only: network == "tcp6"}, nil
 }

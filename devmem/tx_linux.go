@@ -81,7 +81,7 @@ type txState struct {
 
 func dial(ctx context.Context, network, address string, cfg *DialConfig) (*conn, error) {
 	if cfg.BufferSize < 0 {
-		return nil, opError(opDial, nil, nil, fmt.Errorf("devmem: negative BufferSize %d", cfg.BufferSize))
+		return nil, opError(opDial, nil, nil, fmt.Errorf("devmem: negative BufferSize %d: %w", cfg.BufferSize, os.ErrInvalid))
 	}
 	ra, err := resolveAddr(ctx, network, address, false)
 	if err != nil {
@@ -375,7 +375,7 @@ func (c *conn) send(ctx context.Context, rs []pagepool.Region, n int) (int, erro
 		total += r.Len
 	}
 	if n <= 0 || uint64(n) > total {
-		return 0, c.opErr(opSend, fmt.Errorf("devmem: Send of %d bytes from regions of %d bytes", n, total))
+		return 0, c.opErr(opSend, fmt.Errorf("devmem: Send of %d bytes from regions of %d bytes: %w", n, total, os.ErrInvalid))
 	}
 	if !c.enter() {
 		return 0, c.opErr(opSend, net.ErrClosed)

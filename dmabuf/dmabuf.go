@@ -53,7 +53,7 @@ func (a Access) String() string {
 
 func (a Access) valid() error {
 	if a == 0 || a > ReadWrite {
-		return fmt.Errorf("dmabuf: invalid %v: use dmabuf.Read, dmabuf.Write or dmabuf.ReadWrite", a)
+		return fmt.Errorf("dmabuf: invalid %v: %w: use dmabuf.Read, dmabuf.Write or dmabuf.ReadWrite", a, os.ErrInvalid)
 	}
 	return nil
 }
@@ -111,7 +111,7 @@ func newBuffer(f *fd.FD) *Buffer {
 // belongs to the caller. The checks are those of [New].
 func FromFile(f *os.File) (*Buffer, error) {
 	if f == nil {
-		return nil, errors.New("dmabuf: FromFile of a nil *os.File")
+		return nil, fmt.Errorf("dmabuf: FromFile of a nil *os.File: %w", os.ErrInvalid)
 	}
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -236,19 +236,19 @@ const MaxNameLen = 31
 // SetName names the dma-buf (DMA_BUF_SET_NAME). The name shows in
 // [Buffer.Info], in /proc/<pid>/fdinfo and in the /proc/<pid>/fd link
 // ("/dmabuf:NAME"), which helps to find who holds a buffer. It may have at
-// most [MaxNameLen] bytes and no NUL or newline; longer names are refused
-// before the system call.
+// most [MaxNameLen] bytes and no NUL or newline; other names are refused
+// before the system call with an error matching os.ErrInvalid.
 //
 // Requires Linux 5.3 or later. Older kernels refuse to rename a dma-buf
 // that is attached to a device with an error wrapping syscall.EBUSY: name
 // a buffer before binding it.
 func (b *Buffer) SetName(name string) error {
 	if len(name) > MaxNameLen {
-		return fmt.Errorf("dmabuf: name %q is %d bytes, the kernel keeps at most %d", name, len(name), MaxNameLen)
+		return fmt.Errorf("dmabuf: name %q is %d bytes, the kernel keeps at most %d: %w", name, len(name), MaxNameLen, os.ErrInvalid)
 	}
 	for i := 0; i < len(name); i++ {
 		if name[i] == 0 || name[i] == '\n' {
-			return fmt.Errorf("dmabuf: name %q has a NUL or newline byte", name)
+			return fmt.Errorf("dmabuf: name %q has a NUL or newline byte: %w", name, os.ErrInvalid)
 		}
 	}
 	return b.use(func(raw int) error { return sysSetName(raw, name) })
@@ -303,7 +303,7 @@ func (b *Buffer) ImportSyncFile(a Access, f *os.File) error {
 		return err
 	}
 	if f == nil {
-		return errors.New("dmabuf: ImportSyncFile of a nil *os.File")
+		return fmt.Errorf("dmabuf: ImportSyncFile of a nil *os.File: %w", os.ErrInvalid)
 	}
 	rc, err := f.SyscallConn()
 	if err != nil {

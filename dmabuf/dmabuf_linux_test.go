@@ -69,13 +69,13 @@ func TestMappingBounds(t *testing.T) {
 		{"read past end", false, make([]byte, 8), 4094, result{2, "EOF", "il\x00\x00\x00\x00\x00\x00"}},
 		{"read at end", false, make([]byte, 1), 4096, result{0, "EOF", "\x00"}},
 		{"read far", false, make([]byte, 1), 1 << 40, result{0, "EOF", "\x00"}},
-		{"read negative", false, make([]byte, 1), -1, result{0, "dmabuf: negative offset", "\x00"}},
+		{"read negative", false, make([]byte, 1), -1, result{0, "dmabuf: negative offset: invalid argument", "\x00"}},
 		{"read empty at end", false, nil, 4096, result{0, "EOF", ""}},
 		{"write inside", true, []byte("ab"), 0, result{2, "", "ab"}},
 		{"write exact end", true, []byte("xy"), 4094, result{2, "", "xy"}},
 		{"write past end", true, []byte("abc"), 4094, result{0, "dmabuf: write of 3 bytes at offset 4094 does not fit a 4096-byte mapping: short write", "abc"}},
 		{"write beyond", true, []byte("a"), 5000, result{0, "dmabuf: write of 1 bytes at offset 5000 does not fit a 4096-byte mapping: short write", "a"}},
-		{"write negative", true, []byte("a"), -4, result{0, "dmabuf: negative offset", "a"}},
+		{"write negative", true, []byte("a"), -4, result{0, "dmabuf: negative offset: invalid argument", "a"}},
 		{"write huge offset", true, []byte("a"), 1<<63 - 1, result{0, "dmabuf: write of 1 bytes at offset 9223372036854775807 does not fit a 4096-byte mapping: short write", "a"}},
 	}
 	for _, tt := range tests {
@@ -99,6 +99,9 @@ func TestMappingBounds(t *testing.T) {
 	}
 	if !errors.Is(func() error { _, err := m.WriteAt([]byte("abc"), 4094); return err }(), io.ErrShortWrite) {
 		t.Error("out-of-range write does not wrap io.ErrShortWrite")
+	}
+	if !errors.Is(func() error { _, err := m.ReadAt(make([]byte, 1), -1); return err }(), os.ErrInvalid) {
+		t.Error("read at a negative offset does not match os.ErrInvalid")
 	}
 }
 
@@ -255,8 +258,8 @@ func TestArgumentErrorsFirst(t *testing.T) {
 		"Import nil":     b.ImportSyncFile(Read, nil),
 	}
 	for name, err := range tests {
-		if err == nil || errors.Is(err, os.ErrClosed) {
-			t.Errorf("%s: %v, want an argument error", name, err)
+		if !errors.Is(err, os.ErrInvalid) || errors.Is(err, os.ErrClosed) {
+			t.Errorf("%s: %v, want an argument error (os.ErrInvalid)", name, err)
 		}
 	}
 	if err := b.SetName(strings.Repeat("n", 31)); !errors.Is(err, os.ErrClosed) {
@@ -326,8 +329,8 @@ func TestNewRejects(t *testing.T) {
 		t.Errorf("file unusable after failed FromFile: %v", err)
 	}
 	f.Close()
-	if _, err := FromFile(nil); err == nil {
-		t.Error("FromFile(nil) succeeded")
+	if _, err := FromFile(nil); !errors.Is(err, os.ErrInvalid) {
+		t.Errorf("FromFile(nil) = %v, want os.ErrInvalid", err)
 	}
 }
 

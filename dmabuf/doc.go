@@ -51,5 +51,7 @@
 //
 // Errors from system calls wrap the errno through os.NewSyscallError, so
 // errors.Is(err, syscall.EINVAL) works, and say what to do where the cause
-// is known.
+// is known. Bad arguments (an invalid [Access], a nil *os.File, a name or
+// size the kernel would refuse, a negative offset) are refused before any
+// system call with an error matching os.ErrInvalid.
 package dmabuf

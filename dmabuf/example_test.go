@@ -22,7 +22,7 @@ func ExampleAccess() {
 	// write
 	// read-write
 	// Access(0)
-	// dmabuf: invalid Access(0): use dmabuf.Read, dmabuf.Write or dmabuf.ReadWrite
+	// dmabuf: invalid Access(0): invalid argument: use dmabuf.Read, dmabuf.Write or dmabuf.ReadWrite
 }
 
 // Allocate host memory from the system dma-heap, fill it from the CPU and

@@ -2,6 +2,7 @@ package dmabuf
 
 import (
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -24,14 +25,15 @@ func Heaps() ([]string, error) {
 //
 // A heap that does not exist gives an error wrapping os.ErrNotExist (for
 // "system" it names CONFIG_DMABUF_HEAPS_SYSTEM); a device node the caller
-// may not open gives one wrapping os.ErrPermission. Requires Linux 5.6 or
-// later.
+// may not open gives one wrapping os.ErrPermission; an invalid heap name
+// or a size that is not positive, one matching os.ErrInvalid. Requires
+// Linux 5.6 or later.
 func AllocHeap(heap string, size int64) (*Buffer, error) {
 	if heap == "" || heap == "." || heap == ".." || strings.ContainsAny(heap, "/\x00") {
-		return nil, fmt.Errorf("dmabuf: invalid dma-heap name %q", heap)
+		return nil, fmt.Errorf("dmabuf: invalid dma-heap name %q: %w", heap, os.ErrInvalid)
 	}
 	if size <= 0 {
-		return nil, fmt.Errorf("dmabuf: cannot allocate %d bytes from dma-heap %q: size must be positive", size, heap)
+		return nil, fmt.Errorf("dmabuf: cannot allocate %d bytes from dma-heap %q: size must be positive: %w", size, heap, os.ErrInvalid)
 	}
 	return sysAllocHeap(heap, size)
 }

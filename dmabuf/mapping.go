@@ -1,7 +1,6 @@
 package dmabuf
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -68,8 +67,8 @@ func (m *Mapping) Len() int {
 
 // ReadAt copies len(p) bytes from offset off into p. Following
 // io.ReaderAt, it returns io.EOF with the bytes that were there when the
-// range runs past the end. A negative offset or a closed Mapping is an
-// error.
+// range runs past the end. A negative offset gives an error matching
+// os.ErrInvalid, a closed Mapping one matching os.ErrClosed.
 func (m *Mapping) ReadAt(p []byte, off int64) (int, error) {
 	if m == nil {
 		return 0, errMappingClosed
@@ -92,11 +91,12 @@ func (m *Mapping) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-var errNegativeOffset = errors.New("dmabuf: negative offset")
+var errNegativeOffset = fmt.Errorf("dmabuf: negative offset: %w", os.ErrInvalid)
 
 // WriteAt copies p into the mapping at offset off. It writes nothing and
 // returns an error wrapping io.ErrShortWrite if the range does not fit; a
-// negative offset or a closed Mapping is an error.
+// negative offset gives an error matching os.ErrInvalid, a closed Mapping
+// one matching os.ErrClosed.
 func (m *Mapping) WriteAt(p []byte, off int64) (int, error) {
 	if m == nil {
 		return 0, errMappingClosed

@@ -111,8 +111,9 @@ func (b *Binding) Close() error {
 //
 // BindRX checks its arguments before asking the kernel: an empty queue
 // list, a nil or closed dmabuf, or a descriptor that is not a dma-buf give
-// an *Error matching unix.EINVAL or unix.EBADF. Kernel refusals come back
-// as an *Error carrying the kernel's message and a Hint naming the fix.
+// an *Error matching unix.EINVAL (and so os.ErrInvalid) or unix.EBADF.
+// Kernel refusals come back as an *Error carrying the kernel's message and
+// a Hint naming the fix.
 // errors.Is(err, ErrNotSupported) is true when the kernel, the driver or
 // the device cannot do devmem RX; os.ErrPermission when CAP_NET_ADMIN is
 // missing. Requires Linux 6.12.

@@ -58,8 +58,9 @@ func (c *Client) Devs() ([]*Dev, error) { return c.c.devs() }
 
 // Queue returns queue id of direction typ on device ifindex. The kernel
 // reports only configured queues of devices that are up: a queue index
-// beyond the configured count gives an error matching unix.EINVAL, a device
-// that is down one matching os.ErrNotExist (ENOENT). Requires Linux 6.10.
+// beyond the configured count gives an error matching unix.EINVAL and
+// os.ErrInvalid, a device that is down one matching os.ErrNotExist
+// (ENOENT). Requires Linux 6.10.
 func (c *Client) Queue(ifindex int, id uint32, typ QueueType) (*Queue, error) {
 	return c.c.queue(ifindex, id, typ)
 }

@@ -801,13 +801,14 @@ func TestErrorIs(t *testing.T) {
 		want []error
 		not  []error
 	}{
-		{unix.ENODEV, []error{os.ErrNotExist, unix.ENODEV}, []error{os.ErrPermission, ErrNotSupported}},
+		{unix.ENODEV, []error{os.ErrNotExist, unix.ENODEV}, []error{os.ErrPermission, ErrNotSupported, os.ErrInvalid}},
 		{unix.ENOENT, []error{os.ErrNotExist}, []error{ErrNotSupported}},
 		{unix.EPERM, []error{os.ErrPermission}, []error{os.ErrNotExist}},
 		{unix.EACCES, []error{os.ErrPermission}, nil},
 		{unix.EOPNOTSUPP, []error{ErrNotSupported, unix.EOPNOTSUPP}, []error{os.ErrNotExist}},
 		{uapi.ENOTSUPP, []error{ErrNotSupported}, nil},
-		{unix.EINVAL, []error{unix.EINVAL}, []error{ErrNotSupported, os.ErrNotExist, os.ErrPermission}},
+		{unix.EINVAL, []error{unix.EINVAL, os.ErrInvalid}, []error{ErrNotSupported, os.ErrNotExist, os.ErrPermission}},
+		{unix.EBADF, []error{unix.EBADF}, []error{os.ErrInvalid}},
 	}
 	for _, tt := range tests {
 		err := wrapError("op", 1, &netlink.OpError{Op: "receive", Err: tt.err, Message: "m", Offset: 24})

@@ -67,11 +67,12 @@
 // errno (so errors.Is(err, unix.EINVAL) works), the kernel's extended-ack
 // message, the name of the attribute the kernel pointed at, and a Hint
 // with the fix. errors.Is maps errnos onto portable sentinels:
-// os.ErrNotExist (ENODEV, ENOENT), os.ErrPermission (EPERM, EACCES) and
-// [ErrNotSupported] (EOPNOTSUPP and the kernel-internal ENOTSUPP). The
-// kernel refuses a request that lacks an attribute with a bare EINVAL, so
-// requests are checked before they are sent, and bad arguments (no
-// queues, a nil or closed dma-buf) give an *Error without a round trip.
+// os.ErrInvalid (EINVAL), os.ErrNotExist (ENODEV, ENOENT),
+// os.ErrPermission (EPERM, EACCES) and [ErrNotSupported] (EOPNOTSUPP and
+// the kernel-internal ENOTSUPP). The kernel refuses a request that lacks
+// an attribute with a bare EINVAL, so requests are checked before they
+// are sent, and bad arguments (no queues, a nil or closed dma-buf) give an
+// *Error without a round trip.
 //
 // # Notifications
 //

@@ -20,9 +20,10 @@ var ErrNotSupported = internal.ErrNotSupported
 // Error is an error from the kernel (netlink or ioctl) about a netdev or ethtool operation.
 //
 // Err is the underlying errno (a unix.Errno), so errors.Is(err, unix.EINVAL)
-// works. In addition, errors.Is reports os.ErrNotExist for ENODEV and ENOENT,
-// os.ErrPermission for EPERM and EACCES, and ErrNotSupported for EOPNOTSUPP
-// and the kernel-internal ENOTSUPP (524).
+// works. In addition, errors.Is reports os.ErrInvalid for EINVAL,
+// os.ErrNotExist for ENODEV and ENOENT, os.ErrPermission for EPERM and
+// EACCES, and ErrNotSupported for EOPNOTSUPP and the kernel-internal
+// ENOTSUPP (524).
 type Error struct {
 	Op      string // operation, e.g. "bind-rx", "queue-get", "rings-set", "SRXCLSRLINS"
 	Ifindex int    // device, 0 if none
@@ -73,15 +74,17 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying errno.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is maps errnos onto the portable sentinels: ENODEV and ENOENT match
-// os.ErrNotExist, EPERM and EACCES match os.ErrPermission, EOPNOTSUPP and
-// ENOTSUPP (524) match ErrNotSupported.
+// Is maps errnos onto the portable sentinels: EINVAL matches os.ErrInvalid,
+// ENODEV and ENOENT match os.ErrNotExist, EPERM and EACCES match
+// os.ErrPermission, EOPNOTSUPP and ENOTSUPP (524) match ErrNotSupported.
 func (e *Error) Is(target error) bool {
 	var errno unix.Errno
 	if !errors.As(e.Err, &errno) {
 		return false
 	}
 	switch target {
+	case os.ErrInvalid:
+		return errno == unix.EINVAL
 	case os.ErrNotExist:
 		return errno == unix.ENODEV || errno == unix.ENOENT
 	case os.ErrPermission:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -253,11 +254,12 @@ type flushState struct {
 // example from (*net.TCPConn).SyscallConn or socket.Conn.SyscallConn. opts
 // may be nil. Call Close when done, before closing the socket.
 //
-// On operating systems other than Linux it returns an error compatible with
+// A nil rc or negative options give an error matching os.ErrInvalid. On
+// operating systems other than Linux it returns an error compatible with
 // errors.Is(err, ErrNotSupported). Requires Linux 6.12 for the socket option.
 func NewLedger(rc syscall.RawConn, opts *LedgerOptions) (*Ledger, error) {
 	if rc == nil {
-		return nil, errors.New("pagepool: NewLedger: nil RawConn")
+		return nil, fmt.Errorf("pagepool: NewLedger: nil RawConn: %w", os.ErrInvalid)
 	}
 	o, err := ledgerOptions("NewLedger", opts)
 	if err != nil {
@@ -276,7 +278,8 @@ func NewLedger(rc syscall.RawConn, opts *LedgerOptions) (*Ledger, error) {
 // with the semantics of devmem's, or tests. Everything else (recording,
 // batches, release policy, bounds, Limiter, stats, leak reports) is the
 // same as a [NewLedger] ledger's. opts may be nil. It works on every
-// operating system.
+// operating system. A nil release or negative options give an error
+// matching os.ErrInvalid.
 //
 // release must do what the kernel does with SO_DEVMEM_DONTNEED: free the
 // tokens of ranges (at most 128 ranges and 1024 tokens, ascending) that it
@@ -295,7 +298,7 @@ func NewLedger(rc syscall.RawConn, opts *LedgerOptions) (*Ledger, error) {
 // free ones), since the ledger's table is indexed by token.
 func NewLedgerFunc(release func(ranges []TokenRange) (freed int, err error), opts *LedgerOptions) (*Ledger, error) {
 	if release == nil {
-		return nil, errors.New("pagepool: NewLedgerFunc: nil release function")
+		return nil, fmt.Errorf("pagepool: NewLedgerFunc: nil release function: %w", os.ErrInvalid)
 	}
 	o, err := ledgerOptions("NewLedgerFunc", opts)
 	if err != nil {
@@ -311,7 +314,7 @@ func ledgerOptions(fn string, opts *LedgerOptions) (LedgerOptions, error) {
 		o = *opts
 	}
 	if o.Policy.BatchFrags < 0 || o.InitialTokens < 0 {
-		return o, fmt.Errorf("pagepool: %s: negative BatchFrags (%d) or InitialTokens (%d)", fn, o.Policy.BatchFrags, o.InitialTokens)
+		return o, fmt.Errorf("pagepool: %s: negative BatchFrags (%d) or InitialTokens (%d): %w", fn, o.Policy.BatchFrags, o.InitialTokens, os.ErrInvalid)
 	}
 	return o, nil
 }

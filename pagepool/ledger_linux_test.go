@@ -232,12 +232,12 @@ func TestIntegrationLedgerLoopback(t *testing.T) {
 }
 
 func TestNewLedgerErrors(t *testing.T) {
-	if _, err := NewLedger(nil, nil); err == nil {
-		t.Fatal("NewLedger(nil) succeeded")
+	if _, err := NewLedger(nil, nil); !errors.Is(err, os.ErrInvalid) {
+		t.Fatalf("NewLedger(nil) = %v, want os.ErrInvalid", err)
 	}
 	rc := rawConn(t, loopbackTCP(t))
-	if _, err := NewLedger(rc, &LedgerOptions{Policy: ReleasePolicy{BatchFrags: -1}}); err == nil {
-		t.Fatal("negative BatchFrags accepted")
+	if _, err := NewLedger(rc, &LedgerOptions{Policy: ReleasePolicy{BatchFrags: -1}}); !errors.Is(err, os.ErrInvalid) {
+		t.Fatalf("negative BatchFrags: %v, want os.ErrInvalid", err)
 	}
 	l, err := NewLedger(rc, nil)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"os"
 	"sync"
 	"testing"
 
@@ -234,12 +235,12 @@ func TestLedgerFuncReissueDuringFlush(t *testing.T) {
 }
 
 func TestLedgerFuncErrors(t *testing.T) {
-	if _, err := pagepool.NewLedgerFunc(nil, nil); err == nil {
-		t.Fatal("NewLedgerFunc(nil) succeeded")
+	if _, err := pagepool.NewLedgerFunc(nil, nil); !errors.Is(err, os.ErrInvalid) {
+		t.Fatalf("NewLedgerFunc(nil) = %v, want os.ErrInvalid", err)
 	}
 	is := &issuer{}
-	if _, err := pagepool.NewLedgerFunc(is.release, &pagepool.LedgerOptions{InitialTokens: -1}); err == nil {
-		t.Fatal("negative InitialTokens accepted")
+	if _, err := pagepool.NewLedgerFunc(is.release, &pagepool.LedgerOptions{InitialTokens: -1}); !errors.Is(err, os.ErrInvalid) {
+		t.Fatalf("negative InitialTokens: %v, want os.ErrInvalid", err)
 	}
 	l, err := pagepool.NewLedgerFunc(is.release, &pagepool.LedgerOptions{InitialTokens: 1})
 	if err != nil {

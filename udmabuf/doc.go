@@ -15,8 +15,8 @@
 //
 // Arguments are checked before any system call, against the page size and
 // the driver's limits ([Limits]: udmabuf.size_limit_mb, 64 MiB by default,
-// and udmabuf.list_limit), and the errors say how to fix the cause, for
-// example how to raise a limit. A missing /dev/udmabuf gives an error that
+// and udmabuf.list_limit); the errors match os.ErrInvalid and say how to
+// fix the cause, for example how to raise a limit. A missing /dev/udmabuf gives an error that
 // wraps both [ErrNotSupported] and os.ErrNotExist and names the fix (load
 // the driver or build the kernel with CONFIG_UDMABUF=y); a device node the
 // user may not open gives one wrapping os.ErrPermission. [Available] runs

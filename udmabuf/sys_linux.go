@@ -115,7 +115,7 @@ func hugePageSize(h HugePages) (hugePage, error) {
 		}
 		return hugePage{size, unix.MFD_HUGETLB}, nil
 	}
-	return hugePage{}, fmt.Errorf("udmabuf: invalid %v", h)
+	return hugePage{}, fmt.Errorf("udmabuf: invalid %v: %w", h, os.ErrInvalid)
 }
 
 // parseHugepagesize finds "Hugepagesize:    2048 kB" in /proc/meminfo.
@@ -216,22 +216,22 @@ func checkCallerMemfd(i int, r Range) (*os.File, error) {
 	err := fileFD(r.File, func(raw int) error {
 		seals, err := unix.FcntlInt(uintptr(raw), unix.F_GET_SEALS, 0)
 		if err != nil {
-			return fmt.Errorf("range %d: %s is not a memfd with sealing (memfd_create with MFD_ALLOW_SEALING): %w",
-				i, r.File.Name(), os.NewSyscallError("fcntl(F_GET_SEALS)", err))
+			return fmt.Errorf("range %d: %s is not a memfd with sealing (memfd_create with MFD_ALLOW_SEALING): %w (%w)",
+				i, r.File.Name(), os.ErrInvalid, os.NewSyscallError("fcntl(F_GET_SEALS)", err))
 		}
 		if seals&unix.F_SEAL_SHRINK == 0 {
-			return fmt.Errorf("range %d: memfd %s lacks F_SEAL_SHRINK, which udmabuf requires: fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK)", i, r.File.Name())
+			return fmt.Errorf("range %d: memfd %s lacks F_SEAL_SHRINK, which udmabuf requires: %w: fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK)", i, r.File.Name(), os.ErrInvalid)
 		}
 		if seals&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0 {
-			return fmt.Errorf("range %d: memfd %s is sealed against writes (F_SEAL_WRITE or F_SEAL_FUTURE_WRITE), which udmabuf refuses", i, r.File.Name())
+			return fmt.Errorf("range %d: memfd %s is sealed against writes (F_SEAL_WRITE or F_SEAL_FUTURE_WRITE), which udmabuf refuses: %w", i, r.File.Name(), os.ErrInvalid)
 		}
 		var st unix.Stat_t
 		if err := unix.Fstat(raw, &st); err != nil {
 			return fmt.Errorf("range %d: %w", i, os.NewSyscallError("fstat", err))
 		}
 		if r.Offset+r.Size > st.Size {
-			return fmt.Errorf("range %d: bytes %d..%d lie past the end of memfd %s (%d bytes): ftruncate it first",
-				i, r.Offset, r.Offset+r.Size, r.File.Name(), st.Size)
+			return fmt.Errorf("range %d: bytes %d..%d lie past the end of memfd %s (%d bytes): %w: ftruncate it first",
+				i, r.Offset, r.Offset+r.Size, r.File.Name(), st.Size, os.ErrInvalid)
 		}
 		d, err := fd.DupInt(raw)
 		if err != nil {
@@ -251,12 +251,12 @@ func checkCallerMemfd(i int, r Range) (*os.File, error) {
 func checkLimits(lim Params, total int64, nranges int, single bool) error {
 	if total > lim.SizeLimit {
 		need := (total + mib - 1) / mib
-		return fmt.Errorf("udmabuf: %d bytes exceed the driver's limit udmabuf.size_limit_mb=%d (%d bytes): raise it with `echo %d > %s/size_limit_mb` (as root) or boot with udmabuf.size_limit_mb=%d",
-			total, lim.SizeLimit/mib, lim.SizeLimit, need, ParamsDir, need)
+		return fmt.Errorf("udmabuf: %d bytes exceed the driver's limit udmabuf.size_limit_mb=%d (%d bytes): %w: raise it with `echo %d > %s/size_limit_mb` (as root) or boot with udmabuf.size_limit_mb=%d",
+			total, lim.SizeLimit/mib, lim.SizeLimit, os.ErrInvalid, need, ParamsDir, need)
 	}
 	if !single && nranges > lim.ListLimit {
-		return fmt.Errorf("udmabuf: %d ranges exceed the driver's limit udmabuf.list_limit=%d: raise it with `echo %d > %s/list_limit` (as root) or boot with udmabuf.list_limit=%d",
-			nranges, lim.ListLimit, nranges, ParamsDir, nranges)
+		return fmt.Errorf("udmabuf: %d ranges exceed the driver's limit udmabuf.list_limit=%d: %w: raise it with `echo %d > %s/list_limit` (as root) or boot with udmabuf.list_limit=%d",
+			nranges, lim.ListLimit, os.ErrInvalid, nranges, ParamsDir, nranges)
 	}
 	return nil
 }
@@ -264,7 +264,7 @@ func checkLimits(lim Params, total int64, nranges int, single bool) error {
 func create(ranges []Range, opts *Options, single bool) (_ *Buffer, err error) {
 	// Checks that need no system call.
 	if len(opts.Name) > dmabuf.MaxNameLen || strings.ContainsAny(opts.Name, "\x00\n/") {
-		return nil, fmt.Errorf("udmabuf: name %q: at most %d bytes without NUL, newline or slash", opts.Name, dmabuf.MaxNameLen)
+		return nil, fmt.Errorf("udmabuf: name %q: at most %d bytes without NUL, newline or slash: %w", opts.Name, dmabuf.MaxNameLen, os.ErrInvalid)
 	}
 	align := int64(os.Getpagesize())
 	var hp hugePage
@@ -281,7 +281,7 @@ func create(ranges []Range, opts *Options, single bool) (_ *Buffer, err error) {
 	var total, memfdSize int64
 	for i, r := range ranges {
 		if r.Size <= 0 || r.Offset < 0 {
-			return nil, fmt.Errorf("udmabuf: range %d: offset %d, size %d: need offset >= 0 and size > 0", i, r.Offset, r.Size)
+			return nil, fmt.Errorf("udmabuf: range %d: offset %d, size %d: need offset >= 0 and size > 0: %w", i, r.Offset, r.Size, os.ErrInvalid)
 		}
 		a := align
 		if r.File != nil {
@@ -296,11 +296,11 @@ func create(ranges []Range, opts *Options, single bool) (_ *Buffer, err error) {
 			if single {
 				what = ""
 			}
-			return nil, fmt.Errorf("udmabuf: %soffset %d, size %d: both must be multiples of the %s %d (round the size up to %d)",
-				what, r.Offset, r.Size, name, a, (r.Size+a-1)/a*a)
+			return nil, fmt.Errorf("udmabuf: %soffset %d, size %d: both must be multiples of the %s %d (round the size up to %d): %w",
+				what, r.Offset, r.Size, name, a, (r.Size+a-1)/a*a, os.ErrInvalid)
 		}
 		if r.Size > 1<<62-total {
-			return nil, fmt.Errorf("udmabuf: total size overflows")
+			return nil, fmt.Errorf("udmabuf: total size overflows: %w", os.ErrInvalid)
 		}
 		total += r.Size
 		if r.File == nil {

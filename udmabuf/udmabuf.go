@@ -150,8 +150,8 @@ type segment struct {
 // MFD_ALLOW_SEALING, sealed with F_SEAL_SHRINK, then UDMABUF_CREATE). size
 // must be a positive multiple of the page size (of the huge page size with
 // Options.HugePages) and within the driver's size_limit_mb ([Limits]);
-// these are checked before any system call, and the errors say how to fix
-// them. The caller must Close the Buffer.
+// these are checked before any system call, and the errors match
+// os.ErrInvalid and say how to fix them. The caller must Close the Buffer.
 //
 // Requires Linux 4.20 or later built with CONFIG_UDMABUF=y and access to
 // DevicePath (see [Available] for the errors); huge pages need a kernel
@@ -161,7 +161,7 @@ func Create(size int64, opts *Options) (*Buffer, error) {
 		opts = &Options{}
 	}
 	if size <= 0 {
-		return nil, fmt.Errorf("udmabuf: size %d: a buffer needs a positive size", size)
+		return nil, fmt.Errorf("udmabuf: size %d: a buffer needs a positive size: %w", size, os.ErrInvalid)
 	}
 	return create([]Range{{Offset: 0, Size: size}}, opts, true)
 }
@@ -170,14 +170,16 @@ func Create(size int64, opts *Options) (*Buffer, error) {
 // laid out one after the other in the order given. Ranges with a nil File
 // come from a memfd CreateList makes; the same bytes may appear in more
 // than one range (for example, to map a ring twice). The checks of
-// [Create] apply to every range and to the total, and len(ranges) must be
-// within the driver's list_limit. The caller must Close the Buffer.
+// [Create] apply to every range and to the total, len(ranges) must be
+// within the driver's list_limit, and a caller's File must be a memfd as
+// [Range] says; an error of these checks matches os.ErrInvalid. The caller
+// must Close the Buffer.
 func CreateList(ranges []Range, opts *Options) (*Buffer, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
 	if len(ranges) == 0 {
-		return nil, errors.New("udmabuf: CreateList needs at least one range")
+		return nil, fmt.Errorf("udmabuf: CreateList needs at least one range: %w", os.ErrInvalid)
 	}
 	return create(ranges, opts, false)
 }
@@ -254,7 +256,7 @@ func (b *Buffer) ReadAt(p []byte, off int64) (int, error) {
 		return 0, errClosed
 	}
 	if off < 0 {
-		return 0, fmt.Errorf("udmabuf: read at negative offset %d", off)
+		return 0, fmt.Errorf("udmabuf: read at negative offset %d: %w", off, os.ErrInvalid)
 	}
 	n, err := b.segIO(p, off, false)
 	if err == nil && n < len(p) {
@@ -272,7 +274,7 @@ func (b *Buffer) WriteAt(p []byte, off int64) (int, error) {
 		return 0, errClosed
 	}
 	if off < 0 {
-		return 0, fmt.Errorf("udmabuf: write at negative offset %d", off)
+		return 0, fmt.Errorf("udmabuf: write at negative offset %d: %w", off, os.ErrInvalid)
 	}
 	if off > b.size || int64(len(p)) > b.size-off {
 		return 0, fmt.Errorf("udmabuf: write of %d bytes at offset %d does not fit the %d-byte buffer: %w", len(p), off, b.size, io.ErrShortWrite)

@@ -274,8 +274,8 @@ func TestIntegrationCreateListCallerMemfdChecks(t *testing.T) {
 				b.Close()
 				t.Fatal("CreateList succeeded")
 			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q lacks %q", err, tt.want)
+			if !strings.Contains(err.Error(), tt.want) || !errors.Is(err, os.ErrInvalid) {
+				t.Errorf("error %q lacks %q or does not match os.ErrInvalid", err, tt.want)
 			}
 		})
 	}

@@ -136,8 +136,8 @@ func TestCreateArgumentErrors(t *testing.T) {
 				b.Close()
 				t.Fatal("succeeded")
 			}
-			if errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q, want an argument error containing %q", err, tt.want)
+			if errors.Is(err, ErrNotSupported) || !errors.Is(err, os.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q, want an argument error (os.ErrInvalid) containing %q", err, tt.want)
 			}
 		})
 	}
@@ -154,10 +154,10 @@ func TestCheckLimits(t *testing.T) {
 	}{
 		{"at size limit", 64 << 20, 1, true, ""},
 		{"over size limit", 64<<20 + 4096, 1, true,
-			"udmabuf: 67112960 bytes exceed the driver's limit udmabuf.size_limit_mb=64 (67108864 bytes): raise it with `echo 65 > /sys/module/udmabuf/parameters/size_limit_mb` (as root) or boot with udmabuf.size_limit_mb=65"},
+			"udmabuf: 67112960 bytes exceed the driver's limit udmabuf.size_limit_mb=64 (67108864 bytes): invalid argument: raise it with `echo 65 > /sys/module/udmabuf/parameters/size_limit_mb` (as root) or boot with udmabuf.size_limit_mb=65"},
 		{"at list limit", 4096, 1024, false, ""},
 		{"over list limit", 4096 * 1025, 1025, false,
-			"udmabuf: 1025 ranges exceed the driver's limit udmabuf.list_limit=1024: raise it with `echo 1025 > /sys/module/udmabuf/parameters/list_limit` (as root) or boot with udmabuf.list_limit=1025"},
+			"udmabuf: 1025 ranges exceed the driver's limit udmabuf.list_limit=1024: invalid argument: raise it with `echo 1025 > /sys/module/udmabuf/parameters/list_limit` (as root) or boot with udmabuf.list_limit=1025"},
 		{"single ignores list limit", 4096, 5000, true, ""},
 	}
 	for _, tt := range tests {
@@ -165,6 +165,9 @@ func TestCheckLimits(t *testing.T) {
 			got := ""
 			if err := checkLimits(lim, tt.total, tt.n, tt.single); err != nil {
 				got = err.Error()
+				if !errors.Is(err, os.ErrInvalid) {
+					t.Errorf("%v does not match os.ErrInvalid", err)
+				}
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("(-want +got)\n%s", diff)
