@@ -186,7 +186,7 @@ func (m *releaseModel) checkLeaks(t *testing.T) {
 
 // FuzzConnRelease runs the release model (see releaseModel) on a live
 // copy-mode Conn. One Listener and one connection serve all the executions
-// of a fuzz worker (a connection per input cost 5 times the checks): each
+// of a fuzz worker (a connection per input cost 8 times the checks): each
 // input reads 1 to 24 fresh frags, runs its operations, then returns what
 // it still has, and the Conn must be back at its starting count, so every
 // input starts from the same state. What Close reports for frags still
