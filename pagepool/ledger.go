@@ -149,7 +149,10 @@ type LedgerStats struct {
 	Calls      uint64 // SO_DEVMEM_DONTNEED system calls (release function calls, NewLedgerFunc)
 	Ranges     uint64 // dmabuf_token elements sent
 	ShortCalls uint64 // calls that freed fewer tokens than sent
-	Retries    uint64 // calls that resubmitted the rest of a short call
+	// Retries counts calls that resubmitted the rest of a short call. A
+	// call that freed nothing is not resubmitted (the kernel examined every
+	// token and knew none), so it adds to ShortCalls but not here.
+	Retries    uint64
 	CallErrors uint64 // calls that failed
 
 	Rejected      uint64 // frags refused by Record, Release or Hold
