@@ -143,7 +143,10 @@ func (b *buffer) mmap() error {
 		return err
 	}
 	if merr != nil {
-		return fmt.Errorf("devmem: map %s of %d bytes: %w: %w", b.kind, b.size, os.NewSyscallError("mmap", merr), ErrNoMapping)
+		// A plain file (the copy path's memfd) is always mappable: a
+		// failure here is the system's (ENOMEM: too large for the address
+		// space or the overcommit policy), not ErrNoMapping.
+		return fmt.Errorf("devmem: map %s of %d bytes: %w", b.kind, b.size, os.NewSyscallError("mmap", merr))
 	}
 	return nil
 }

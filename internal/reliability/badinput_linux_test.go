@@ -391,7 +391,7 @@ func badCases() []badCase {
 		}), invalid, "negative BufferSize", false},
 		{"devmem.Listen", "BufferSize beyond memory (copy fallback)", "", cl(func(e *badEnv) error {
 			return listenErr("tcp", "127.0.0.1:0", &devmem.ListenConfig{BufferSize: 1 << 60})
-		}), nil, "", false},
+		}), []error{unix.ENOMEM}, "mmap", false},
 		{"devmem.Listen", "closed Buffer", "", func(t *testing.T, e *badEnv) error {
 			return listenErr("tcp", "127.0.0.1:0", &devmem.ListenConfig{Buffer: closedFile(t)})
 		}, []error{os.ErrClosed, net.ErrClosed, unix.EBADF}, "", false},
@@ -782,7 +782,7 @@ func classOf(err error) string {
 	}{
 		{"os.ErrNotExist", os.ErrNotExist}, {"os.ErrPermission", os.ErrPermission}, {"os.ErrInvalid", os.ErrInvalid},
 		{"os.ErrClosed", os.ErrClosed}, {"net.ErrClosed", net.ErrClosed}, {"ErrNotSupported", netdev.ErrNotSupported},
-		{"EINVAL", unix.EINVAL}, {"EBADF", unix.EBADF}, {"ECONNREFUSED", unix.ECONNREFUSED},
+		{"EINVAL", unix.EINVAL}, {"EBADF", unix.EBADF}, {"ENOMEM", unix.ENOMEM}, {"ECONNREFUSED", unix.ECONNREFUSED},
 		{"dmabuf.ErrNotDMABuf", dmabuf.ErrNotDMABuf}, {"cmsg.ErrOutOfBounds", cmsg.ErrOutOfBounds},
 		{"devmem.ErrNoBuffer", devmem.ErrNoBuffer}, {"devmem.ErrLinearTooSmall", devmem.ErrLinearTooSmall},
 		{"pagepool.ErrZeroSize", pagepool.ErrZeroSize}, {"pagepool.ErrOutOfRange", pagepool.ErrOutOfRange},
