@@ -514,6 +514,7 @@ func TestRSSCommand(t *testing.T) {
 		{[]uint32{0, 1, 0, 1, 0, 1}, "ethtool -X eth0 equal 2"},
 		{[]uint32{0, 2, 0, 2}, "ethtool -X eth0 weight 1 0 1"},
 		{[]uint32{0, 2, 3, 0, 2, 3, 0, 2}, "ethtool -X eth0 weight 3 0 3 2"},
+		{[]uint32{1000}, "ethtool -X eth0 weight ..."}, // not 1,001 weights
 	} {
 		if got := rssCommand("eth0", tt.indir); got != tt.want {
 			t.Errorf("rssCommand(%v) = %q, want %q", tt.indir, got, tt.want)

@@ -541,6 +541,9 @@ func rssTable(size int, others []uint32) []uint32 {
 	return t
 }
 
+// maxHintWeights bounds the weight list of rssCommand's hint.
+const maxHintWeights = 256
+
 // rssCommand renders the "ethtool -X" equivalent of setting indir.
 func rssCommand(dev string, indir []uint32) string {
 	if len(indir) == 0 {
@@ -561,7 +564,9 @@ func rssCommand(dev string, indir []uint32) string {
 	if equal {
 		return "ethtool -X " + dev + " equal " + strconv.Itoa(p)
 	}
-	if slices.Max(indir) > 4096 {
+	if slices.Max(indir) >= maxHintWeights {
+		// No device has that many rings; a weight per ring up to it
+		// would make a hint of kilobytes.
 		return "ethtool -X " + dev + " weight ..."
 	}
 	weights := make([]int, slices.Max(indir)+1)
