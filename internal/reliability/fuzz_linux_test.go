@@ -275,6 +275,7 @@ func TestConnReleaseLeaks(t *testing.T) {
 		t.Run(fmt.Sprint(round), func(t *testing.T) {
 			client, c := releaseConn(t, l)
 			defer client.Close()
+			defer c.Close() // on failure; checkLeaks closes it first
 			m := newReleaseModel(c, readReleaseFrags(t, client, c, n))
 			m.run(t, ops)
 			m.checkLeaks(t)
