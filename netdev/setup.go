@@ -564,12 +564,13 @@ func rssCommand(dev string, indir []uint32) string {
 	if equal {
 		return "ethtool -X " + dev + " equal " + strconv.Itoa(p)
 	}
-	if slices.Max(indir) >= maxHintWeights {
+	top := slices.Max(indir)
+	if top >= maxHintWeights {
 		// No device has that many rings; a weight per ring up to it
 		// would make a hint of kilobytes.
 		return "ethtool -X " + dev + " weight ..."
 	}
-	weights := make([]int, slices.Max(indir)+1)
+	weights := make([]int, top+1)
 	for _, q := range indir {
 		weights[q]++
 	}
