@@ -66,8 +66,8 @@ func ExampleDial() {
 		if err != nil {
 			panic(err)
 		}
-		defer c.Close()
 		b, _ := io.ReadAll(c)
+		c.Close() // before the send: the Conn holds the Listener's buffer
 		done <- string(b)
 	}()
 

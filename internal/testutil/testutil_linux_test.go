@@ -140,9 +140,9 @@ func exchange(t *testing.T, lns, dns *NetNS, addr netip.Addr) {
 		if err != nil {
 			return
 		}
-		defer c.Close()
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		b, _ := io.ReadAll(c)
+		c.Close() // before the send, so no descriptor outlives the test
 		got <- string(b)
 	}()
 	msg := "hello over " + addr.String()
