@@ -274,9 +274,9 @@ func TestPeerResetTX(t *testing.T) {
 	reset := make(chan struct{})
 	ln := sink(t, func(c net.Conn) {
 		go func() {
-			defer c.Close()
 			_, _ = io.CopyN(io.Discard, c, 1<<20)
 			c.(*net.TCPConn).SetLinger(0)
+			c.Close() // sends the RST
 			close(reset)
 		}()
 	})

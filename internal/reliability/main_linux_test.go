@@ -30,10 +30,15 @@ func TestMain(m *testing.M) {
 
 // guard turns on the leak checks for t: no descriptor and no goroutine may
 // outlive the test and its cleanups. Call it first.
+//
+// Cleanups run last-registered first, so the goroutine check (which waits,
+// bounded, for the test's goroutines to end) runs before the descriptor
+// check: a goroutine that reports its result and then closes its socket
+// has closed it by the time the descriptors are counted.
 func guard(t *testing.T) {
 	t.Helper()
-	testutil.CheckGoroutineLeak(t)
 	fdtest.CheckLeaks(t)
+	testutil.CheckGoroutineLeak(t)
 }
 
 // listenCopy makes a copy-mode Listener on loopback. Its cleanup closes it
